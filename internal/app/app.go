@@ -1,0 +1,184 @@
+// Package app is the sign-in web application: it wires configuration,
+// sessions, the login package and, when no provider is configured, the
+// embedded development provider, and renders the pages.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/gologin/gologin/devidp"
+	"github.com/gologin/gologin/internal/config"
+	"github.com/gologin/gologin/login"
+	"github.com/gologin/gologin/sessionstore"
+)
+
+// storeTimeout bounds every session store call.
+const storeTimeout = 3 * time.Second
+
+// App is the web application; it is an http.Handler.
+type App struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    sessionstore.Store
+	sessions *scs.SessionManager
+	auth     *login.Auth
+	devidp   *devidp.Provider
+	handler  http.Handler
+	stop     context.CancelFunc
+}
+
+// New builds the app for cfg. Close releases what it opened.
+func New(cfg config.Config, log *slog.Logger) (*App, error) {
+	store, err := sessionstore.Open(cfg.SessionStore, storeTimeout)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, store: store}
+
+	sm := scs.New()
+	sm.Store = store
+	sm.Codec = sessionstore.Codec{}
+	sm.Lifetime = cfg.SessionMaxAge
+	sm.Cookie.Name = "session"
+	if cfg.Secure {
+		// __Host- cookies are https-only, host-only and path=/ (RFC 6265bis).
+		sm.Cookie.Name = "__Host-session"
+	}
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	sm.Cookie.Secure = cfg.Secure
+	sm.Cookie.Path = "/"
+	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		a.renderError(w, r, &login.Error{Status: http.StatusServiceUnavailable, Title: "Sessions unavailable",
+			Message: "We cannot reach our session storage right now. Please try again in a moment.", Err: err})
+	}
+	a.sessions = sm
+
+	lc := login.Config{
+		Issuer:                cfg.Issuer,
+		ClientID:              cfg.ClientID,
+		ClientSecret:          cfg.ClientSecret,
+		RedirectURL:           cfg.CallbackURL(),
+		Scopes:                cfg.Scopes,
+		PostLogoutRedirectURL: cfg.HomeURL(),
+		Sessions:              sm,
+		Timeout:               cfg.ProviderTimeout,
+		ClockSkew:             cfg.ClockSkew,
+		Logger:                log,
+		ErrorHandler:          a.renderError,
+	}
+	if cfg.Provider == config.Auth0 {
+		lc.Logout = login.Auth0Logout
+	}
+	if cfg.Provider == config.Dev {
+		if err := a.startDevProvider(&lc); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+	if a.auth, err = login.New(lc); err != nil {
+		store.Close()
+		return nil, err
+	}
+	a.handler = a.routes()
+
+	ctx, stop := context.WithCancel(context.Background())
+	a.stop = stop
+	go a.discoverUntilReady(ctx)
+	return a, nil
+}
+
+// startDevProvider creates the embedded development provider under
+// /devidp and points lc at it.
+func (a *App) startDevProvider(lc *login.Config) error {
+	key, err := devKey(a.cfg.SessionStore)
+	if err != nil {
+		return err
+	}
+	lc.Issuer = a.cfg.BaseURL + "/devidp"
+	lc.ClientID = "webapp"
+	lc.ClientSecret = rand.Text()
+	a.devidp, err = devidp.New(devidp.Config{
+		Issuer: lc.Issuer,
+		Key:    key,
+		Clients: []devidp.Client{{
+			ID:                     lc.ClientID,
+			Secret:                 lc.ClientSecret,
+			RedirectURIs:           []string{lc.RedirectURL},
+			PostLogoutRedirectURIs: []string{lc.PostLogoutRedirectURL},
+		}},
+	})
+	if err != nil {
+		return err
+	}
+	// The provider runs in this process, so the app calls it directly rather
+	// than over the network: that works whatever address APP_BASE_URL names.
+	lc.HTTPClient = &http.Client{Transport: handlerTransport{a.devidp}, Timeout: a.cfg.ProviderTimeout}
+	a.log.Warn("no OpenID provider configured: using the embedded development provider; set AUTH0_DOMAIN or OIDC_ISSUER for real users",
+		"issuer", lc.Issuer)
+	return nil
+}
+
+// devKey is the development provider's signing key: kept beside the SQLite
+// file so restarts are fast and earlier tokens stay verifiable, or new each
+// start with the memory store.
+func devKey(store string) (*rsa.PrivateKey, error) {
+	path, ok := strings.CutPrefix(store, "sqlite:")
+	if !ok {
+		return devidp.GenerateKey()
+	}
+	return devidp.LoadOrCreateKey(filepath.Join(filepath.Dir(path), "devidp-key.pem"))
+}
+
+// handlerTransport is an http.RoundTripper that answers with an in-process
+// handler.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
+// discoverUntilReady fetches the provider's discovery document in the
+// background so the first login is fast, retrying until it succeeds.
+func (a *App) discoverUntilReady(ctx context.Context) {
+	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
+		err := a.auth.Discover(ctx)
+		if err == nil {
+			a.log.Info("OpenID provider discovered", "issuer", a.auth.Issuer())
+			return
+		}
+		a.log.Warn("OpenID provider unavailable; will retry", "issuer", a.auth.Issuer(), "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+// Close stops background work and closes the session store.
+func (a *App) Close() error {
+	a.stop()
+	return a.store.Close()
+}
+
+// Describe says, for the startup log, what the app signs in with.
+func (a *App) Describe() string {
+	return fmt.Sprintf("provider %s (%s), sessions %s", a.cfg.Provider, a.auth.Issuer(), sessionstore.Describe(a.cfg.SessionStore))
+}

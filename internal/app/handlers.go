@@ -1,0 +1,95 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gologin/gologin/login"
+)
+
+func (a *App) handleIndex(w http.ResponseWriter, r *http.Request) {
+	a.render(w, r, http.StatusOK, "index", nil)
+}
+
+func (a *App) handleLogoutPage(w http.ResponseWriter, r *http.Request) {
+	a.render(w, r, http.StatusOK, "logout", nil)
+}
+
+// claim is one row of the profile page.
+type claim struct{ Name, Value string }
+
+// hiddenClaims are protocol details, not facts about the user.
+var hiddenClaims = []string{"nonce", "at_hash", "c_hash"}
+
+func (a *App) handleProfile(w http.ResponseWriter, r *http.Request) {
+	u, _ := a.auth.User(r)
+	var rows []claim
+	for k, v := range u.Claims() {
+		if slices.Contains(hiddenClaims, k) {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			b, _ := json.Marshal(v)
+			s = string(b)
+		}
+		rows = append(rows, claim{k, s})
+	}
+	slices.SortFunc(rows, func(x, y claim) int { return strings.Compare(x.Name, y.Name) })
+	a.render(w, r, http.StatusOK, "profile", rows)
+}
+
+func (a *App) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	a.renderError(w, r, &login.Error{Status: http.StatusNotFound, Title: "Page not found", Message: "There is no page at this address."})
+}
+
+func (a *App) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "ok")
+}
+
+// readiness is the /readyz body.
+type readiness struct {
+	Ready    bool           `json:"ready"`
+	Store    componentState `json:"store"`
+	Provider componentState `json:"provider"`
+}
+
+type componentState struct {
+	Kind   string `json:"kind,omitempty"`
+	Issuer string `json:"issuer,omitempty"`
+	State  string `json:"state"`
+	Error  string `json:"error,omitempty"`
+}
+
+// handleReadyz is ready when the session store answers. A provider outage
+// alone does not fail readiness: signed-in pages still work without it.
+func (a *App) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	res := readiness{
+		Store:    componentState{Kind: a.storeKind(), State: "ok"},
+		Provider: componentState{Kind: string(a.cfg.Provider), Issuer: a.auth.Issuer(), State: "ok"},
+	}
+	if err := a.store.Ping(r.Context()); err != nil {
+		a.log.Error("session store not answering", "error", err)
+		res.Store.State, res.Store.Error = "unavailable", "the session store does not answer"
+	}
+	switch ok, err := a.auth.ProviderStatus(); {
+	case ok:
+	case err != nil:
+		res.Provider.State, res.Provider.Error = "unavailable", err.Error()
+	default:
+		res.Provider.State = "pending"
+	}
+	res.Ready = res.Store.State == "ok"
+	status := http.StatusOK
+	if !res.Ready {
+		status = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(res)
+}

@@ -1,0 +1,90 @@
+package app
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net/http"
+
+	"github.com/gologin/gologin/internal/config"
+	"github.com/gologin/gologin/login"
+	"github.com/gologin/gologin/sessionstore"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticRoot embed.FS
+
+var staticFS, _ = fs.Sub(staticRoot, "static")
+
+// pages holds one template set per page, each with the shared layout.
+var pages = func() map[string]*template.Template {
+	m := make(map[string]*template.Template)
+	for _, name := range []string{"index", "profile", "logout", "error"} {
+		m[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+	}
+	return m
+}()
+
+// pageData is what every page template sees.
+type pageData struct {
+	User      login.User
+	SignedIn  bool
+	CSRFField string
+	CSRFToken string
+	DevIdP    bool
+	Data      any
+}
+
+// render writes a page. Pages show the user's data, so no cache keeps them.
+func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	pd := pageData{CSRFField: login.CSRFField, DevIdP: a.cfg.Provider == config.Dev, Data: data}
+	pd.User, pd.SignedIn = a.auth.User(r)
+	if pd.SignedIn {
+		pd.CSRFToken = a.auth.CSRFToken(r)
+	}
+	var buf bytes.Buffer
+	if err := pages[name].ExecuteTemplate(&buf, "layout", pd); err != nil {
+		a.log.Error("rendering page failed", "page", name, "error", err, "request_id", requestIDFrom(r.Context()))
+		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// errorPage is the error template's data.
+type errorPage struct {
+	Status         int
+	Title, Message string
+	Reference      string
+}
+
+// renderError is the one place errors become pages: the user sees the
+// status, a plain message and a reference ID; the cause goes to the log
+// under the same ID.
+func (a *App) renderError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *login.Error
+	if !errors.As(err, &e) {
+		e = &login.Error{Status: http.StatusInternalServerError, Title: "Something went wrong", Message: "Please try again.", Err: err}
+	}
+	ref := requestIDFrom(r.Context())
+	level := a.log.Info
+	if e.Status >= 500 {
+		level = a.log.Error
+	}
+	args := []any{"status", e.Status, "reason", e.Title, "path", r.URL.Path, "request_id", ref}
+	if e.Err != nil {
+		args = append(args, "error", e.Err)
+	}
+	level("request failed", args...)
+	a.render(w, r, e.Status, "error", errorPage{Status: e.Status, Title: e.Title, Message: e.Message, Reference: ref})
+}
+
+func (a *App) storeKind() string { return sessionstore.Describe(a.cfg.SessionStore) }

@@ -1,0 +1,187 @@
+// Package config reads the web app's configuration from environment
+// variables and reports every problem at once, naming the variable and the fix.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ProviderKind says which provider signs users in.
+type ProviderKind string
+
+const (
+	Auth0 ProviderKind = "auth0" // AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET
+	OIDC  ProviderKind = "oidc"  // OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET
+	Dev   ProviderKind = "dev"   // the embedded development provider
+)
+
+// Config is the app's configuration.
+type Config struct {
+	ListenAddr string
+	// BaseURL is the app's public URL without a trailing slash; the callback
+	// and logout URLs derive from it, never from request headers.
+	BaseURL string
+	Secure  bool // BaseURL is https
+
+	Provider     ProviderKind
+	Issuer       string // exact issuer; Auth0's is https://DOMAIN/
+	ClientID     string
+	ClientSecret string
+	Scopes       []string
+
+	SessionStore    string
+	SessionMaxAge   time.Duration
+	ProviderTimeout time.Duration
+	ClockSkew       time.Duration
+}
+
+// CallbackURL is where the provider returns the browser after sign-in.
+func (c Config) CallbackURL() string { return c.BaseURL + "/callback" }
+
+// HomeURL is where the provider returns the browser after logout.
+func (c Config) HomeURL() string { return c.BaseURL + "/" }
+
+// Load reads the configuration through getenv. It returns every problem it
+// finds, joined, each naming the variable to fix.
+func Load(getenv func(string) string) (Config, error) {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	env := func(k string) string { return strings.TrimSpace(getenv(k)) }
+	duration := func(k string, def time.Duration) time.Duration {
+		v := env(k)
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			bad("%s=%q: want a positive duration such as %s", k, v, def)
+			return def
+		}
+		return d
+	}
+
+	c := Config{
+		SessionStore:    env("SESSION_STORE"),
+		SessionMaxAge:   duration("SESSION_MAX_AGE", 168*time.Hour),
+		ProviderTimeout: duration("PROVIDER_TIMEOUT", 10*time.Second),
+		ClockSkew:       duration("CLOCK_SKEW", time.Minute),
+	}
+
+	port := env("PORT")
+	if port == "" {
+		port = "3000"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		bad("PORT=%q: want a port number between 1 and 65535", port)
+	}
+	c.ListenAddr = env("LISTEN_ADDR")
+	if c.ListenAddr == "" {
+		c.ListenAddr = net.JoinHostPort("127.0.0.1", port)
+	} else if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		bad("LISTEN_ADDR=%q: want host:port, such as 127.0.0.1:3000 or :3000", c.ListenAddr)
+	}
+
+	base := env("APP_BASE_URL")
+	if base == "" {
+		base = "http://localhost:" + port
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		bad("APP_BASE_URL=%q: want the app's public URL, such as https://app.example.com", base)
+	} else {
+		c.BaseURL = strings.TrimSuffix(u.String(), "/")
+		c.Secure = u.Scheme == "https"
+	}
+
+	scopes := env("OIDC_SCOPES")
+	if scopes == "" {
+		scopes = "openid profile email"
+	}
+	c.Scopes = strings.Fields(scopes)
+	if !slices.Contains(c.Scopes, "openid") {
+		bad("OIDC_SCOPES=%q: must contain openid", scopes)
+	}
+
+	if c.SessionStore == "" {
+		c.SessionStore = "sqlite:sessions.db"
+	}
+	if c.SessionStore != "memory" && (!strings.HasPrefix(c.SessionStore, "sqlite:") || c.SessionStore == "sqlite:") {
+		bad("SESSION_STORE=%q: want sqlite:PATH (such as sqlite:sessions.db) or memory", c.SessionStore)
+	}
+
+	errs = append(errs, c.loadProvider(env, u)...)
+	return c, errors.Join(errs...)
+}
+
+var (
+	auth0Vars = []string{"AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET"}
+	oidcVars  = []string{"OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"}
+)
+
+func (c *Config) loadProvider(env func(string) string, base *url.URL) []error {
+	set := func(vars []string) (have, missing []string) {
+		for _, k := range vars {
+			if env(k) != "" {
+				have = append(have, k)
+			} else {
+				missing = append(missing, k)
+			}
+		}
+		return have, missing
+	}
+	a0, a0missing := set(auth0Vars)
+	oi, oimissing := set(oidcVars)
+	switch {
+	case len(a0) > 0 && len(oi) > 0:
+		return []error{fmt.Errorf("both Auth0 (%s) and generic OpenID (%s) settings are present: keep one kind, AUTH0_* or OIDC_*",
+			strings.Join(a0, ", "), strings.Join(oi, ", "))}
+	case len(a0) > 0 && len(a0missing) > 0:
+		return []error{fmt.Errorf("%s set but %s missing: Auth0 needs all of %s", strings.Join(a0, ", "), strings.Join(a0missing, ", "), strings.Join(auth0Vars, ", "))}
+	case len(oi) > 0 && len(oimissing) > 0:
+		return []error{fmt.Errorf("%s set but %s missing: a generic OpenID provider needs all of %s", strings.Join(oi, ", "), strings.Join(oimissing, ", "), strings.Join(oidcVars, ", "))}
+	case len(a0) > 0:
+		c.Provider = Auth0
+		c.ClientID, c.ClientSecret = env("AUTH0_CLIENT_ID"), env("AUTH0_CLIENT_SECRET")
+		domain := strings.TrimSuffix(strings.TrimPrefix(env("AUTH0_DOMAIN"), "https://"), "/")
+		u, err := url.Parse("https://" + domain + "/")
+		if err != nil || u.Host != domain || u.Hostname() == "" {
+			return []error{fmt.Errorf("AUTH0_DOMAIN=%q: want your tenant's domain, such as dev-abc123.us.auth0.com", env("AUTH0_DOMAIN"))}
+		}
+		c.Issuer = u.String()
+	case len(oi) > 0:
+		c.Provider = OIDC
+		c.ClientID, c.ClientSecret = env("OIDC_CLIENT_ID"), env("OIDC_CLIENT_SECRET")
+		c.Issuer = env("OIDC_ISSUER")
+		u, err := url.Parse(c.Issuer)
+		switch {
+		case err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+			return []error{fmt.Errorf("OIDC_ISSUER=%q: want the provider's issuer URL, such as https://accounts.example.com", c.Issuer)}
+		case u.Scheme == "http" && !IsLoopback(u.Hostname()):
+			return []error{fmt.Errorf("OIDC_ISSUER=%q: plain http is accepted only for loopback issuers; use https", c.Issuer)}
+		case u.Scheme != "http" && u.Scheme != "https":
+			return []error{fmt.Errorf("OIDC_ISSUER=%q: want an https URL", c.Issuer)}
+		}
+	default:
+		if base != nil && !IsLoopback(base.Hostname()) {
+			return []error{fmt.Errorf("no OpenID provider configured: set AUTH0_DOMAIN (with AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET) or OIDC_ISSUER (with OIDC_CLIENT_ID, OIDC_CLIENT_SECRET); the development provider only runs when APP_BASE_URL is a loopback address")}
+		}
+		c.Provider = Dev
+	}
+	return nil
+}
+
+// IsLoopback reports whether host is localhost or a loopback IP address.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

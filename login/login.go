@@ -1,0 +1,426 @@
+// Package login signs users in to a Go web application with an OpenID
+// Connect provider (Auth0, Okta, Keycloak, Google, ...), using the
+// authorization code flow with PKCE (RFC 7636), and keeps them signed in
+// with server-side scs sessions.
+//
+// It provides the handlers for /login, /callback and /logout, a middleware
+// that requires a signed-in user, and a way to read that user. It knows
+// nothing of the application's pages: failures go to Config.ErrorHandler as
+// an *Error that carries a status and a message fit for users.
+package login
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/gologin/gologin/sessionstore"
+)
+
+// LogoutStyle says how the provider ends its own session.
+type LogoutStyle int
+
+const (
+	// EndSessionLogout uses the provider's end_session_endpoint (OpenID
+	// Connect RP-Initiated Logout 1.0) when discovery advertises one.
+	EndSessionLogout LogoutStyle = iota
+	// Auth0Logout uses Auth0's https://DOMAIN/v2/logout.
+	Auth0Logout
+)
+
+// CSRFField is the form field that carries the session's CSRF token.
+const CSRFField = "csrf_token"
+
+// Config configures an Auth.
+type Config struct {
+	// Issuer is the provider's issuer URL, exactly as its discovery document
+	// and ID tokens spell it (Auth0's ends with a slash).
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	// RedirectURL is this application's callback URL, registered with the provider.
+	RedirectURL string
+	// Scopes to request; must contain "openid". Default: openid profile email.
+	Scopes []string
+	// AuthParams are added to every authorization request (e.g. Auth0's audience).
+	AuthParams url.Values
+	// PostLogoutRedirectURL is where the provider sends the browser after logout.
+	PostLogoutRedirectURL string
+	Logout                LogoutStyle
+	// LoginPath is where RequireUser sends guests. Default: /login.
+	LoginPath string
+
+	// Sessions keeps users and login attempts; use sessionstore.Codec as its
+	// codec so its store can find sessions by sid and sub.
+	Sessions *scs.SessionManager
+	// HTTPClient calls the provider. Default: a client with Timeout.
+	HTTPClient *http.Client
+	// Timeout bounds each call to the provider. Default: 10s.
+	Timeout time.Duration
+	// ClockSkew is the leeway on ID token exp and iat. Default: 1m.
+	ClockSkew time.Duration
+	// Now returns the current time. Default: time.Now.
+	Now func() time.Time
+	// Logger receives operational warnings. Default: slog.Default().
+	Logger *slog.Logger
+	// ErrorHandler answers failed requests; err is usually an *Error.
+	// Default: a plain-text response.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// Error is a failed login, callback or logout.
+type Error struct {
+	// Status is the HTTP status that fits the failure.
+	Status int
+	// Title and Message say what went wrong in words a user understands;
+	// they never carry secrets.
+	Title, Message string
+	// Err is the underlying cause, for logs only.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %v", e.Title, e.Err)
+	}
+	return e.Title
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Auth is a relying party of one provider. Its methods are safe for
+// concurrent use.
+type Auth struct {
+	cfg      Config
+	provider lazyProvider
+}
+
+// New checks cfg and returns an Auth. It does not contact the provider:
+// discovery happens on first need and is retried until it succeeds.
+func New(cfg Config) (*Auth, error) {
+	if cfg.Issuer == "" || cfg.ClientID == "" || cfg.RedirectURL == "" || cfg.Sessions == nil {
+		return nil, errors.New("login: Issuer, ClientID, RedirectURL and Sessions are required")
+	}
+	if cfg.Scopes == nil {
+		cfg.Scopes = []string{oidc.ScopeOpenID, "profile", "email"}
+	}
+	if !slices.Contains(cfg.Scopes, oidc.ScopeOpenID) {
+		return nil, errors.New(`login: Scopes must contain "openid"`)
+	}
+	if cfg.LoginPath == "" {
+		cfg.LoginPath = "/login"
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.ClockSkew <= 0 {
+		cfg.ClockSkew = time.Minute
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: cfg.Timeout}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ErrorHandler == nil {
+		cfg.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+			e := asError(err)
+			http.Error(w, e.Title+": "+e.Message, e.Status)
+		}
+	}
+	a := &Auth{cfg: cfg}
+	a.provider.a = a
+	return a, nil
+}
+
+// Discover fetches the provider's discovery document and keys now, if that
+// has not happened yet. Handlers do this on demand; call it at startup to
+// be ready early, or to check a configuration.
+func (a *Auth) Discover(ctx context.Context) error {
+	_, err := a.provider.get(ctx)
+	return err
+}
+
+// Issuer returns the provider's issuer URL.
+func (a *Auth) Issuer() string { return a.cfg.Issuer }
+
+// ProviderStatus reports whether discovery has succeeded and, if not, the
+// last error.
+func (a *Auth) ProviderStatus() (ready bool, lastErr error) {
+	return a.provider.status()
+}
+
+// Login starts a sign-in: it records a login attempt in the browser's
+// session and redirects to the provider's authorization endpoint. The
+// optional returnTo query parameter, a local path, is where the browser
+// goes after signing in.
+func (a *Auth) Login(w http.ResponseWriter, r *http.Request) {
+	d, err := a.provider.get(r.Context())
+	if err != nil {
+		a.fail(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable",
+			"We cannot reach the sign-in provider right now. Please try again in a moment.", err)
+		return
+	}
+	returnTo, ok := SafeReturnTo(r.URL.Query().Get("returnTo"))
+	if !ok {
+		returnTo = "/"
+	}
+	ctx := r.Context()
+	sm := a.cfg.Sessions
+	state := rand.Text()
+	tx := transaction{Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier(), ReturnTo: returnTo, Started: a.cfg.Now()}
+	saveTransaction(ctx, sm, state, tx)
+	if _, signedIn := a.User(r); !signedIn {
+		// A browser that only started a login keeps its session no longer
+		// than the attempt lives.
+		sm.SetDeadline(ctx, tx.Started.Add(TransactionLifetime))
+	}
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(tx.Nonce), oauth2.S256ChallengeOption(tx.Verifier)}
+	for k, vs := range a.cfg.AuthParams {
+		for _, v := range vs {
+			opts = append(opts, oauth2.SetAuthURLParam(k, v))
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, d.oauth.AuthCodeURL(state, opts...), http.StatusFound)
+}
+
+// Callback finishes a sign-in (OpenID Connect Core 3.1.2.5): it checks the
+// state against this browser's login attempts, redeems the code with the
+// attempt's PKCE verifier, validates the ID token, and stores the user in the
+// session under a new session ID.
+func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sm := a.cfg.Sessions
+	q := r.URL.Query()
+	state := q.Get("state")
+	if state == "" {
+		a.fail(w, r, http.StatusBadRequest, "Sign-in link incomplete",
+			"This sign-in response is missing its state. Please start signing in again.", nil)
+		return
+	}
+	tx, ok := takeTransaction(ctx, sm, state, a.cfg.Now())
+	if !ok {
+		a.fail(w, r, http.StatusBadRequest, "Sign-in expired",
+			"This sign-in attempt is unknown, expired or already used. Please start signing in again.", nil)
+		return
+	}
+	if code := q.Get("error"); code != "" {
+		msg := "The sign-in provider did not sign you in (" + code + ")."
+		if desc := q.Get("error_description"); desc != "" {
+			msg += " It said: " + truncate(desc, 300)
+		}
+		a.fail(w, r, http.StatusBadRequest, "Sign-in not completed", msg, nil)
+		return
+	}
+	d, err := a.provider.get(ctx)
+	if err != nil {
+		a.fail(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable",
+			"We cannot reach the sign-in provider right now. Please try again in a moment.", err)
+		return
+	}
+	// RFC 9207: a provider that names itself must be ours (mix-up defence).
+	if iss := q.Get("iss"); iss != "" && iss != a.cfg.Issuer {
+		a.fail(w, r, http.StatusBadRequest, "Sign-in failed", "The sign-in response came from an unexpected provider.", nil)
+		return
+	}
+	code := q.Get("code")
+	if code == "" {
+		a.fail(w, r, http.StatusBadRequest, "Sign-in failed", "The sign-in response carries no authorization code.", nil)
+		return
+	}
+	tctx, cancel := context.WithTimeout(a.clientContext(ctx), a.cfg.Timeout)
+	defer cancel()
+	tok, err := d.oauth.Exchange(tctx, code, oauth2.VerifierOption(tx.Verifier))
+	if err != nil {
+		a.exchangeFailed(w, r, err)
+		return
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	if rawID == "" {
+		a.fail(w, r, http.StatusBadGateway, "Sign-in failed", "The sign-in provider sent no ID token.", nil)
+		return
+	}
+	idt, err := a.verifyIDToken(tctx, d, rawID, tx.Nonce)
+	if err != nil {
+		status := http.StatusBadRequest
+		if errors.Is(err, context.DeadlineExceeded) {
+			status = http.StatusGatewayTimeout
+		}
+		a.fail(w, r, status, "Sign-in failed", "The sign-in provider's answer could not be verified. Please try again.", err)
+		return
+	}
+	if idt.AccessTokenHash != "" {
+		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+			a.fail(w, r, http.StatusBadRequest, "Sign-in failed", "The sign-in provider's answer could not be verified. Please try again.", err)
+			return
+		}
+	}
+	claims, err := claimsOf(idt)
+	if err != nil {
+		a.fail(w, r, http.StatusBadRequest, "Sign-in failed", "The sign-in provider's answer could not be read.", err)
+		return
+	}
+	if needsUserinfo(claims) {
+		a.mergeUserinfo(ctx, d, claims, tok.AccessToken)
+	}
+	user := newUser(claims, marshalClaims(claims))
+
+	// A new session ID at sign-in defeats session fixation; RenewToken keeps
+	// the other tabs' pending logins.
+	if err := sm.RenewToken(ctx); err != nil {
+		a.fail(w, r, http.StatusServiceUnavailable, "Sign-in failed", "We could not start your session. Please try again.", err)
+		return
+	}
+	sm.SetDeadline(ctx, a.cfg.Now().Add(sm.Lifetime))
+	sm.Put(ctx, userKey, user)
+	sm.Put(ctx, tokensKey, tokens{IDToken: rawID, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry})
+	sm.Put(ctx, sessionstore.SubjectKey, user.Subject)
+	sm.Put(ctx, sessionstore.SIDKey, user.SID)
+	sm.Put(ctx, csrfKey, rand.Text())
+	http.Redirect(w, r, tx.ReturnTo, http.StatusSeeOther)
+}
+
+// exchangeFailed maps a failed code redemption to a status: the provider
+// refusing the code is the request's fault (400); the provider failing or
+// timing out is a bad gateway (502/504).
+func (a *Auth) exchangeFailed(w http.ResponseWriter, r *http.Request, err error) {
+	var re *oauth2.RetrieveError
+	switch {
+	case errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 && re.ErrorCode != "":
+		a.fail(w, r, http.StatusBadRequest, "Sign-in failed",
+			"The sign-in provider refused this sign-in ("+re.ErrorCode+"). Please start signing in again.", err)
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		a.fail(w, r, http.StatusGatewayTimeout, "Sign-in timed out",
+			"The sign-in provider did not answer in time. Please try again.", err)
+	default:
+		a.fail(w, r, http.StatusBadGateway, "Sign-in failed",
+			"The sign-in provider failed to complete the sign-in. Please try again.", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// Logout ends the session: with a valid CSRF token in the form it destroys
+// the session server-side and sends the browser to the provider's logout,
+// which returns it to PostLogoutRedirectURL.
+func (a *Auth) Logout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if !a.ValidCSRF(r) {
+		a.fail(w, r, http.StatusForbidden, "Sign-out not confirmed",
+			"This sign-out request did not come from this site's sign-out button. Use the button to sign out.", nil)
+		return
+	}
+	toks, _ := a.cfg.Sessions.Get(ctx, tokensKey).(tokens)
+	if err := a.cfg.Sessions.Destroy(ctx); err != nil {
+		a.fail(w, r, http.StatusServiceUnavailable, "Sign-out failed", "We could not end your session. Please try again.", err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, a.logoutURL(ctx, toks.IDToken), http.StatusSeeOther)
+}
+
+// logoutURL is the provider's logout with a way back, or the way back alone
+// when the provider has no logout endpoint or cannot be reached.
+func (a *Auth) logoutURL(ctx context.Context, idToken string) string {
+	back := a.cfg.PostLogoutRedirectURL
+	if a.cfg.Logout == Auth0Logout {
+		return strings.TrimSuffix(a.cfg.Issuer, "/") + "/v2/logout?" +
+			url.Values{"client_id": {a.cfg.ClientID}, "returnTo": {back}}.Encode()
+	}
+	d, err := a.provider.get(ctx)
+	if err != nil || d.endSession == "" {
+		return back
+	}
+	q := url.Values{"client_id": {a.cfg.ClientID}, "post_logout_redirect_uri": {back}}
+	if idToken != "" {
+		q.Set("id_token_hint", idToken)
+	}
+	sep := "?"
+	if strings.Contains(d.endSession, "?") {
+		sep = "&"
+	}
+	return d.endSession + sep + q.Encode()
+}
+
+// User returns the signed-in user of r's session.
+func (a *Auth) User(r *http.Request) (User, bool) {
+	u, ok := a.cfg.Sessions.Get(r.Context(), userKey).(User)
+	return u, ok
+}
+
+// CSRFToken returns the token that state-changing forms of a signed-in
+// user must carry in the CSRFField field; empty for guests.
+func (a *Auth) CSRFToken(r *http.Request) string {
+	return a.cfg.Sessions.GetString(r.Context(), csrfKey)
+}
+
+// ValidCSRF reports whether r's form carries the session's CSRF token.
+func (a *Auth) ValidCSRF(r *http.Request) bool {
+	want := a.CSRFToken(r)
+	got := r.PostFormValue(CSRFField)
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// RequireUser lets signed-in users through to next; it sends guests to
+// sign in and come back (GET and HEAD), or answers 401.
+func (a *Auth) RequireUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := a.User(r); ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			a.fail(w, r, http.StatusUnauthorized, "Sign-in required", "Please sign in first.", nil)
+			return
+		}
+		target := a.cfg.LoginPath
+		if back, ok := SafeReturnTo(r.URL.RequestURI()); ok {
+			target += "?" + url.Values{"returnTo": {back}}.Encode()
+		}
+		http.Redirect(w, r, target, http.StatusFound)
+	})
+}
+
+func (a *Auth) fail(w http.ResponseWriter, r *http.Request, status int, title, msg string, err error) {
+	a.cfg.ErrorHandler(w, r, &Error{Status: status, Title: title, Message: msg, Err: err})
+}
+
+// asError returns err as an *Error, wrapping other errors as a 500.
+func asError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Status: http.StatusInternalServerError, Title: "Something went wrong", Message: "Please try again.", Err: err}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
+// staticToken is a token source for one access token.
+func staticToken(accessToken string) oauth2.TokenSource {
+	return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken, TokenType: "Bearer"})
+}

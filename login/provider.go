@@ -1,0 +1,110 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// discovered is what discovery told us about the provider.
+type discovered struct {
+	provider   *oidc.Provider
+	verifier   *oidc.IDTokenVerifier
+	oauth      oauth2.Config
+	endSession string
+}
+
+// lazyProvider discovers the provider on first use rather than at startup,
+// so the app serves while the provider is unreachable and recovers by itself
+// when it comes back. Failed attempts are retried at most every retryAfter.
+type lazyProvider struct {
+	a *Auth
+
+	mu      sync.Mutex
+	d       *discovered
+	lastErr error
+	lastTry time.Time
+}
+
+const retryAfter = 2 * time.Second
+
+// ErrProviderUnavailable means discovery has not succeeded yet.
+var ErrProviderUnavailable = errors.New("login: OpenID provider unavailable")
+
+func (lp *lazyProvider) get(ctx context.Context) (*discovered, error) {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if lp.d != nil {
+		return lp.d, nil
+	}
+	if lp.lastErr != nil && time.Since(lp.lastTry) < retryAfter {
+		return nil, lp.lastErr
+	}
+	lp.lastTry = time.Now()
+	d, err := lp.a.discover(ctx)
+	if err != nil {
+		lp.lastErr = errors.Join(ErrProviderUnavailable, err)
+		return nil, lp.lastErr
+	}
+	lp.d, lp.lastErr = d, nil
+	return d, nil
+}
+
+// status reports discovery's state without starting it.
+func (lp *lazyProvider) status() (ok bool, err error) {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	return lp.d != nil, lp.lastErr
+}
+
+func (a *Auth) discover(ctx context.Context) (*discovered, error) {
+	ctx, cancel := context.WithTimeout(a.clientContext(ctx), a.cfg.Timeout)
+	defer cancel()
+	// go-oidc checks that the document's issuer is exactly ours.
+	p, err := oidc.NewProvider(ctx, a.cfg.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	var meta struct {
+		EndSession  string   `json:"end_session_endpoint"`
+		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
+	}
+	if err := p.Claims(&meta); err != nil {
+		return nil, err
+	}
+	ep := p.Endpoint()
+	// Authenticate the way discovery advertises (RFC 8414 2); its default,
+	// when silent, is client_secret_basic.
+	switch {
+	case len(meta.AuthMethods) == 0 || slices.Contains(meta.AuthMethods, "client_secret_basic"):
+		ep.AuthStyle = oauth2.AuthStyleInHeader
+	case slices.Contains(meta.AuthMethods, "client_secret_post"):
+		ep.AuthStyle = oauth2.AuthStyleInParams
+	}
+	return &discovered{
+		provider: p,
+		verifier: p.VerifierContext(a.clientContext(context.Background()), &oidc.Config{
+			ClientID: a.cfg.ClientID,
+			// Expiry is checked by verifyIDToken, with the configured clock skew.
+			SkipExpiryCheck: true,
+		}),
+		oauth: oauth2.Config{
+			ClientID:     a.cfg.ClientID,
+			ClientSecret: a.cfg.ClientSecret,
+			Endpoint:     ep,
+			RedirectURL:  a.cfg.RedirectURL,
+			Scopes:       a.cfg.Scopes,
+		},
+		endSession: meta.EndSession,
+	}, nil
+}
+
+// clientContext carries the HTTP client that go-oidc and oauth2 use.
+func (a *Auth) clientContext(ctx context.Context) context.Context {
+	return oidc.ClientContext(ctx, a.cfg.HTTPClient)
+}

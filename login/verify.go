@@ -1,0 +1,103 @@
+package login
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+)
+
+// verifyIDToken validates an ID token as OpenID Connect Core 3.1.3.7 asks.
+// go-oidc checks the signature against the provider's JWKS with the
+// algorithms discovery advertises, iss and aud; the checks it leaves to its
+// callers are here: exp and iat with clock skew, nonce, azp and sub.
+func (a *Auth) verifyIDToken(ctx context.Context, d *discovered, raw, nonce string) (*oidc.IDToken, error) {
+	tok, err := d.verifier.Verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	now := a.cfg.Now()
+	skew := a.cfg.ClockSkew
+	switch {
+	case tok.Expiry.IsZero():
+		return nil, errors.New("ID token has no exp")
+	case !now.Before(tok.Expiry.Add(skew)):
+		return nil, fmt.Errorf("ID token expired at %s", tok.Expiry.UTC().Format(time.RFC3339))
+	case tok.IssuedAt.IsZero():
+		return nil, errors.New("ID token has no iat")
+	case tok.IssuedAt.After(now.Add(skew)):
+		return nil, errors.New("ID token issued in the future")
+	case tok.Subject == "":
+		return nil, errors.New("ID token has no sub")
+	case subtle.ConstantTimeCompare([]byte(tok.Nonce), []byte(nonce)) != 1:
+		return nil, errors.New("ID token nonce does not match this login")
+	}
+	var c struct {
+		AZP string `json:"azp"`
+	}
+	if err := tok.Claims(&c); err != nil {
+		return nil, err
+	}
+	if (len(tok.Audience) > 1 || c.AZP != "") && c.AZP != a.cfg.ClientID {
+		return nil, errors.New("ID token azp is not this client")
+	}
+	return tok, nil
+}
+
+// needsUserinfo reports whether the ID token lacks the profile claims the
+// user would expect, as with providers that release them only from userinfo.
+func needsUserinfo(claims map[string]any) bool {
+	for _, k := range []string{"name", "email"} {
+		if _, ok := claims[k]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// mergeUserinfo adds to claims what userinfo has and the ID token has not.
+// Userinfo of another subject is ignored (Core 5.3.2).
+func (a *Auth) mergeUserinfo(ctx context.Context, d *discovered, claims map[string]any, accessToken string) {
+	if d.provider.UserInfoEndpoint() == "" || accessToken == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(a.clientContext(ctx), a.cfg.Timeout)
+	defer cancel()
+	info, err := d.provider.UserInfo(ctx, staticToken(accessToken))
+	if err != nil {
+		a.cfg.Logger.WarnContext(ctx, "userinfo request failed; using ID token claims only", "error", err)
+		return
+	}
+	if info.Subject != claims["sub"] {
+		a.cfg.Logger.WarnContext(ctx, "userinfo ignored: its sub differs from the ID token's")
+		return
+	}
+	var extra map[string]any
+	if err := info.Claims(&extra); err != nil {
+		return
+	}
+	for k, v := range extra {
+		if _, ok := claims[k]; !ok && !slices.Contains([]string{"iss", "aud", "exp", "iat", "nonce"}, k) {
+			claims[k] = v
+		}
+	}
+}
+
+// claimsOf returns the ID token's claims as a map.
+func claimsOf(tok *oidc.IDToken) (map[string]any, error) {
+	var m map[string]any
+	if err := tok.Claims(&m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func marshalClaims(m map[string]any) []byte {
+	b, _ := json.Marshal(m)
+	return b
+}

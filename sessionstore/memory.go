@@ -1,0 +1,170 @@
+package sessionstore
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Memory is a Store that keeps sessions in this process. Sessions are lost
+// when the process exits and are not shared between instances.
+type Memory struct {
+	mu    sync.RWMutex
+	items map[string]memoryItem
+	bySID map[string]map[string]struct{}
+	bySub map[string]map[string]struct{}
+	done  chan struct{}
+	once  sync.Once
+}
+
+type memoryItem struct {
+	data   []byte
+	expiry time.Time
+	index  Index
+}
+
+// NewMemory returns an empty Memory store that purges expired sessions
+// every minute until closed.
+func NewMemory() *Memory {
+	m := &Memory{
+		items: make(map[string]memoryItem),
+		bySID: make(map[string]map[string]struct{}),
+		bySub: make(map[string]map[string]struct{}),
+		done:  make(chan struct{}),
+	}
+	go purgeEvery(time.Minute, m.done, func() { m.purge(time.Now()) })
+	return m
+}
+
+// FindCtx implements scs.CtxStore.
+func (m *Memory) FindCtx(_ context.Context, token string) ([]byte, bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	it, ok := m.items[token]
+	if !ok || !time.Now().Before(it.expiry) {
+		return nil, false, nil
+	}
+	return it.data, true, nil
+}
+
+// CommitCtx implements scs.CtxStore.
+func (m *Memory) CommitCtx(_ context.Context, token string, b []byte, expiry time.Time) error {
+	idx, _, _ := ParseIndex(b) // records from other codecs are kept, unindexed
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.remove(token)
+	m.items[token] = memoryItem{data: b, expiry: expiry, index: idx}
+	addTo(m.bySID, idx.SID, token)
+	addTo(m.bySub, idx.Subject, token)
+	return nil
+}
+
+// DeleteCtx implements scs.CtxStore.
+func (m *Memory) DeleteCtx(_ context.Context, token string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.remove(token)
+	return nil
+}
+
+// DeleteBySID implements Store.
+func (m *Memory) DeleteBySID(_ context.Context, sid string) (int, error) {
+	return m.deleteAll(m.bySID, sid), nil
+}
+
+// DeleteBySubject implements Store.
+func (m *Memory) DeleteBySubject(_ context.Context, sub string) (int, error) {
+	return m.deleteAll(m.bySub, sub), nil
+}
+
+// Ping implements Store; memory always answers.
+func (m *Memory) Ping(context.Context) error { return nil }
+
+// Close implements Store.
+func (m *Memory) Close() error {
+	m.once.Do(func() { close(m.done) })
+	return nil
+}
+
+// Find implements scs.Store.
+func (m *Memory) Find(token string) ([]byte, bool, error) {
+	return m.FindCtx(context.Background(), token)
+}
+
+// Commit implements scs.Store.
+func (m *Memory) Commit(token string, b []byte, expiry time.Time) error {
+	return m.CommitCtx(context.Background(), token, b, expiry)
+}
+
+// Delete implements scs.Store.
+func (m *Memory) Delete(token string) error {
+	return m.DeleteCtx(context.Background(), token)
+}
+
+func (m *Memory) deleteAll(index map[string]map[string]struct{}, key string) int {
+	if key == "" {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tokens := index[key]
+	n := len(tokens)
+	for token := range tokens {
+		m.remove(token)
+	}
+	return n
+}
+
+func (m *Memory) purge(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for token, it := range m.items {
+		if !now.Before(it.expiry) {
+			m.remove(token)
+		}
+	}
+}
+
+// remove deletes token and its index entries; m.mu must be held.
+func (m *Memory) remove(token string) {
+	it, ok := m.items[token]
+	if !ok {
+		return
+	}
+	delete(m.items, token)
+	removeFrom(m.bySID, it.index.SID, token)
+	removeFrom(m.bySub, it.index.Subject, token)
+}
+
+func addTo(index map[string]map[string]struct{}, key, token string) {
+	if key == "" {
+		return
+	}
+	set := index[key]
+	if set == nil {
+		set = make(map[string]struct{})
+		index[key] = set
+	}
+	set[token] = struct{}{}
+}
+
+func removeFrom(index map[string]map[string]struct{}, key, token string) {
+	set := index[key]
+	delete(set, token)
+	if len(set) == 0 {
+		delete(index, key)
+	}
+}
+
+func purgeEvery(d time.Duration, done <-chan struct{}, purge func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			purge()
+		}
+	}
+}

@@ -1,0 +1,161 @@
+package sessionstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver, pure Go
+)
+
+// SQLite is a Store that keeps sessions in a SQLite database file, so they
+// survive restarts of the process.
+type SQLite struct {
+	db   *sql.DB
+	done chan struct{}
+}
+
+// sqliteMigrations are applied in order; PRAGMA user_version records how
+// many have run, so opening a database is idempotent.
+var sqliteMigrations = []string{
+	`CREATE TABLE sessions (
+		token  TEXT PRIMARY KEY,
+		data   BLOB NOT NULL,
+		expiry INTEGER NOT NULL,
+		sid    TEXT NOT NULL DEFAULT '',
+		sub    TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX sessions_expiry ON sessions(expiry);
+	CREATE INDEX sessions_sid ON sessions(sid) WHERE sid <> '';
+	CREATE INDEX sessions_sub ON sessions(sub) WHERE sub <> '';`,
+}
+
+// OpenSQLite opens (creating if needed) the SQLite database at path, brings
+// its schema up to date and purges expired sessions every five minutes.
+func OpenSQLite(path string) (*SQLite, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("sqlite session store: %w", err)
+		}
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite session store %s: %w", path, err)
+	}
+	s := &SQLite{db: db, done: make(chan struct{})}
+	if err := s.migrate(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite session store %s: %w", path, err)
+	}
+	go purgeEvery(5*time.Minute, s.done, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.db.ExecContext(ctx, `DELETE FROM sessions WHERE expiry <= ?`, time.Now().UnixMilli())
+	})
+	return s, nil
+}
+
+func (s *SQLite) migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return err
+	}
+	if version > len(sqliteMigrations) {
+		return fmt.Errorf("database schema version %d is newer than this program knows (%d)", version, len(sqliteMigrations))
+	}
+	for _, m := range sqliteMigrations[version:] {
+		if _, err := tx.ExecContext(ctx, m); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, len(sqliteMigrations))); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// FindCtx implements scs.CtxStore.
+func (s *SQLite) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	var b []byte
+	err := s.db.QueryRowContext(ctx, `SELECT data FROM sessions WHERE token = ? AND expiry > ?`,
+		token, time.Now().UnixMilli()).Scan(&b)
+	if err == sql.ErrNoRows {
+		return nil, false, nil
+	}
+	return b, err == nil, err
+}
+
+// CommitCtx implements scs.CtxStore.
+func (s *SQLite) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	idx, _, _ := ParseIndex(b) // records from other codecs are kept, unindexed
+	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (token, data, expiry, sid, sub) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(token) DO UPDATE SET data = excluded.data, expiry = excluded.expiry, sid = excluded.sid, sub = excluded.sub`,
+		token, b, expiry.UnixMilli(), idx.SID, idx.Subject)
+	return err
+}
+
+// DeleteCtx implements scs.CtxStore.
+func (s *SQLite) DeleteCtx(ctx context.Context, token string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE token = ?`, token)
+	return err
+}
+
+// DeleteBySID implements Store.
+func (s *SQLite) DeleteBySID(ctx context.Context, sid string) (int, error) {
+	return s.deleteWhere(ctx, `DELETE FROM sessions WHERE sid = ? AND sid <> ''`, sid)
+}
+
+// DeleteBySubject implements Store.
+func (s *SQLite) DeleteBySubject(ctx context.Context, sub string) (int, error) {
+	return s.deleteWhere(ctx, `DELETE FROM sessions WHERE sub = ? AND sub <> ''`, sub)
+}
+
+func (s *SQLite) deleteWhere(ctx context.Context, query, arg string) (int, error) {
+	res, err := s.db.ExecContext(ctx, query, arg)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// Ping implements Store by running a query, which also catches a database
+// file that has become unreadable.
+func (s *SQLite) Ping(ctx context.Context) error {
+	var n int
+	return s.db.QueryRowContext(ctx, `SELECT count(*) FROM sessions WHERE token = ''`).Scan(&n)
+}
+
+// Close implements Store.
+func (s *SQLite) Close() error {
+	close(s.done)
+	return s.db.Close()
+}
+
+// Find implements scs.Store.
+func (s *SQLite) Find(token string) ([]byte, bool, error) {
+	return s.FindCtx(context.Background(), token)
+}
+
+// Commit implements scs.Store.
+func (s *SQLite) Commit(token string, b []byte, expiry time.Time) error {
+	return s.CommitCtx(context.Background(), token, b, expiry)
+}
+
+// Delete implements scs.Store.
+func (s *SQLite) Delete(token string) error {
+	return s.DeleteCtx(context.Background(), token)
+}

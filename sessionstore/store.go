@@ -1,0 +1,131 @@
+// Package sessionstore keeps web sessions server-side for scs session managers.
+//
+// Every store implements scs.CtxStore and can also find sessions by the
+// OpenID provider's session ID (sid) and by user (sub), which back-channel
+// logout and "sign out everywhere" need. Stores learn a session's sid and sub
+// from the record itself: use [Codec] as the session manager's codec and put
+// the values under [SIDKey] and [SubjectKey].
+package sessionstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+)
+
+// Keys under which a session holds the values a Store indexes.
+const (
+	SIDKey     = "oidc.sid" // the provider's session ID, from the ID token's sid claim
+	SubjectKey = "oidc.sub" // the signed-in user's subject identifier
+)
+
+// Store is a server-side session store.
+type Store interface {
+	scs.CtxStore
+	// DeleteBySID deletes every session of the provider session sid and
+	// reports how many it deleted.
+	DeleteBySID(ctx context.Context, sid string) (int, error)
+	// DeleteBySubject deletes every session of the user sub and reports how
+	// many it deleted.
+	DeleteBySubject(ctx context.Context, sub string) (int, error)
+	// Ping reports whether the store answers.
+	Ping(ctx context.Context) error
+	// Close stops background work and releases the store's resources.
+	Close() error
+}
+
+// ErrUnknownStore is returned by Open for a location it does not recognise.
+var ErrUnknownStore = errors.New("unknown session store")
+
+// Open opens the store a location names: "memory" or "sqlite:PATH". Every
+// call to the returned store is bounded by timeout.
+func Open(location string, timeout time.Duration) (Store, error) {
+	var (
+		s   Store
+		err error
+	)
+	switch {
+	case location == "memory":
+		s = NewMemory()
+	case strings.HasPrefix(location, "sqlite:") && len(location) > len("sqlite:"):
+		s, err = OpenSQLite(strings.TrimPrefix(location, "sqlite:"))
+	default:
+		return nil, fmt.Errorf("%w %q: want memory or sqlite:PATH", ErrUnknownStore, location)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return WithTimeout(s, timeout), nil
+}
+
+// Describe names a store location for status pages without revealing
+// credentials a location might carry.
+func Describe(location string) string {
+	kind, _, _ := strings.Cut(location, ":")
+	return kind
+}
+
+// WithTimeout bounds every call to s by d, so a stuck store answers with an
+// error instead of holding requests forever.
+func WithTimeout(s Store, d time.Duration) Store {
+	return timeoutStore{s: s, d: d}
+}
+
+type timeoutStore struct {
+	s Store
+	d time.Duration
+}
+
+func (t timeoutStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	return t.s.FindCtx(ctx, token)
+}
+
+func (t timeoutStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	return t.s.CommitCtx(ctx, token, b, expiry)
+}
+
+func (t timeoutStore) DeleteCtx(ctx context.Context, token string) error {
+	ctx, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	return t.s.DeleteCtx(ctx, token)
+}
+
+func (t timeoutStore) DeleteBySID(ctx context.Context, sid string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	return t.s.DeleteBySID(ctx, sid)
+}
+
+func (t timeoutStore) DeleteBySubject(ctx context.Context, sub string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	return t.s.DeleteBySubject(ctx, sub)
+}
+
+func (t timeoutStore) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	return t.s.Ping(ctx)
+}
+
+func (t timeoutStore) Find(token string) ([]byte, bool, error) {
+	return t.FindCtx(context.Background(), token)
+}
+
+func (t timeoutStore) Commit(token string, b []byte, expiry time.Time) error {
+	return t.CommitCtx(context.Background(), token, b, expiry)
+}
+
+func (t timeoutStore) Delete(token string) error {
+	return t.DeleteCtx(context.Background(), token)
+}
+
+func (t timeoutStore) Close() error { return t.s.Close() }
