@@ -360,14 +360,15 @@ func (p *Provider) page(w http.ResponseWriter, status int, name string, data any
 }
 
 func handleAvatar(w http.ResponseWriter, r *http.Request) {
-	n := initials(r.URL.Query().Get("n"))
-	sum := sha256.Sum256([]byte(n))
+	n := []rune(r.URL.Query().Get("n"))
+	n = n[:min(len(n), 2)]
+	sum := sha256.Sum256([]byte(string(n)))
 	w.Header().Set("Content-Type", "image/svg+xml")
 	w.Header().Set("Cache-Control", "public, max-age=86400")
 	fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="96" height="96" viewBox="0 0 96 96">`+
 		`<rect width="96" height="96" rx="48" fill="hsl(%d,45%%,45%%)"/>`+
 		`<text x="48" y="60" font-family="sans-serif" font-size="36" fill="#fff" text-anchor="middle">%s</text></svg>`,
-		int(sum[0])*360/256, template.HTMLEscapeString(n))
+		int(sum[0])*360/256, template.HTMLEscapeString(string(n)))
 }
 
 // initials returns up to two initials of name, for the avatar picture.

@@ -42,7 +42,7 @@ type App struct {
 func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	store, err := sessionstore.Open(cfg.SessionStore, storeTimeout)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("SESSION_STORE=%s: %w", sessionstore.Describe(cfg.SessionStore), err)
 	}
 	a := &App{cfg: cfg, log: log, store: store}
 

@@ -19,7 +19,13 @@ import (
 // env sets them) and returns its base URL.
 func startApp(t *testing.T, env map[string]string) (string, *App) {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(nil)
+	return serveApp(t, httptest.NewUnstartedServer(nil), env)
+}
+
+// serveApp is startApp on a given unstarted server, for tests that must
+// know the app's URL before it starts.
+func serveApp(t *testing.T, srv *httptest.Server, env map[string]string) (string, *App) {
+	t.Helper()
 	base := "http://" + srv.Listener.Addr().String()
 	vars := map[string]string{
 		"APP_BASE_URL":  base,

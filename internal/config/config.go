@@ -90,7 +90,12 @@ func Load(getenv func(string) string) (Config, error) {
 
 	base := env("APP_BASE_URL")
 	if base == "" {
-		base = "http://localhost:" + port
+		// Default to where the app listens, so LISTEN_ADDR alone is enough.
+		listenPort := port
+		if _, p, err := net.SplitHostPort(c.ListenAddr); err == nil && p != "" {
+			listenPort = p
+		}
+		base = "http://localhost:" + listenPort
 	}
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {

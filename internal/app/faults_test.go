@@ -1,0 +1,271 @@
+package app
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gologin/gologin/devidp"
+	"github.com/gologin/gologin/internal/testclient"
+)
+
+// faultyProvider wraps the development provider and misbehaves on demand:
+// it rewrites the ID token's claims (re-signing them with the provider's key
+// unless told otherwise) or replaces the token endpoint. The misbehaviour
+// lives only here, in test code.
+type faultyProvider struct {
+	idp  *devidp.Provider
+	mu   sync.Mutex
+	mint func(claims map[string]any) (string, error) // nil: sign as usual
+	edit func(claims map[string]any)
+	tok  http.HandlerFunc // replaces the token endpoint
+}
+
+func (f *faultyProvider) set(edit func(map[string]any), mint func(map[string]any) (string, error), tok http.HandlerFunc) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.edit, f.mint, f.tok = edit, mint, tok
+}
+
+func (f *faultyProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	edit, mint, tok := f.edit, f.mint, f.tok
+	f.mu.Unlock()
+	if r.Method != http.MethodPost || r.URL.Path != "/token" || (edit == nil && tok == nil) {
+		f.idp.ServeHTTP(w, r)
+		return
+	}
+	if tok != nil {
+		tok(w, r)
+		return
+	}
+	rec := httptest.NewRecorder()
+	f.idp.ServeHTTP(rec, r)
+	var body map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != http.StatusOK {
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+		return
+	}
+	raw, _ := body["id_token"].(string)
+	parts := strings.Split(raw, ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims map[string]any
+	json.Unmarshal(payload, &claims)
+	edit(claims)
+	if mint == nil {
+		mint = f.idp.Sign
+	}
+	signed, err := mint(claims)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	body["id_token"] = signed
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(body)
+}
+
+// startFaultyProvider serves the app against a faultyProvider, through
+// OIDC_ISSUER as with any provider.
+func startFaultyProvider(t *testing.T, env map[string]string) (string, *faultyProvider) {
+	t.Helper()
+	appSrv := httptest.NewUnstartedServer(nil)
+	base := "http://" + appSrv.Listener.Addr().String()
+	key, err := devidp.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &faultyProvider{}
+	idpSrv := httptest.NewServer(f)
+	t.Cleanup(idpSrv.Close)
+	f.idp, err = devidp.New(devidp.Config{
+		Issuer: idpSrv.URL,
+		Key:    key,
+		Clients: []devidp.Client{{ID: "app", Secret: "app-secret",
+			RedirectURIs: []string{base + "/callback"}, PostLogoutRedirectURIs: []string{base + "/"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"OIDC_ISSUER": idpSrv.URL, "OIDC_CLIENT_ID": "app", "OIDC_CLIENT_SECRET": "app-secret", "SESSION_STORE": "memory"}
+	for k, v := range env {
+		vars[k] = v
+	}
+	serveApp(t, appSrv, vars)
+	return base, f
+}
+
+// signIn runs a login up to the provider's sign-in page and submits it.
+func signIn(t *testing.T, b *testclient.Browser, base, email string, extra map[string]string) testclient.Page {
+	t.Helper()
+	p := b.Get(base + "/login")
+	form := p.Form(t, "/authorize")
+	set := map[string]string{"name": "User " + email, "email": email}
+	for k, v := range extra {
+		set[k] = v
+	}
+	return b.Submit(form, set)
+}
+
+func TestCallbackFailures(t *testing.T) {
+	base, f := startFaultyProvider(t, map[string]string{"PROVIDER_TIMEOUT": "300ms"})
+	other, err := devidp.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherIdP, err := devidp.New(devidp.Config{Issuer: "http://127.0.0.1:1", Key: other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	// unsigned encodes claims as a JWT with the given header and signer.
+	unsigned := func(header string, sign func(string) string) func(map[string]any) (string, error) {
+		return func(c map[string]any) (string, error) {
+			b, _ := json.Marshal(c)
+			in := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString(b)
+			return in + "." + sign(in), nil
+		}
+	}
+	hs256 := func(in string) string {
+		m := hmac.New(sha256.New, []byte("app-secret"))
+		m.Write([]byte(in))
+		return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	}
+
+	tests := []struct {
+		name     string
+		edit     func(map[string]any)
+		mint     func(map[string]any) (string, error)
+		tok      http.HandlerFunc
+		callback string // visit this callback instead of signing in
+		cancel   bool   // press Cancel on the provider's page
+		status   int
+		text     string
+	}{
+		{name: "valid login", edit: func(c map[string]any) {}, status: 200, text: "Welcome User"},
+		{name: "exp within clock skew", edit: func(c map[string]any) { c["exp"] = now.Add(-30 * time.Second).Unix() }, status: 200, text: "Welcome User"},
+		{name: "missing state", callback: "/callback?code=abc", status: 400, text: "missing its state"},
+		{name: "wrong state", callback: "/callback?code=abc&state=not-a-state-of-this-browser", status: 400, text: "unknown, expired or already used"},
+		{name: "provider error response", cancel: true, status: 400, text: "did not sign you in (access_denied)"},
+		{name: "token endpoint refuses code", tok: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(400)
+			w.Write([]byte(`{"error":"invalid_grant"}`))
+		}, status: 400, text: "refused this sign-in (invalid_grant)"},
+		{name: "token endpoint fails", tok: func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "boom", 500)
+		}, status: 502, text: "failed to complete the sign-in"},
+		{name: "token endpoint hangs", tok: func(w http.ResponseWriter, r *http.Request) {
+			// The server notices the client giving up only once the body is read.
+			io.Copy(io.Discard, r.Body)
+			<-r.Context().Done()
+		}, status: 504, text: "did not answer in time"},
+		{name: "expired ID token", edit: func(c map[string]any) {
+			c["iat"], c["exp"] = now.Add(-3*time.Hour).Unix(), now.Add(-2*time.Hour).Unix()
+		}, status: 400, text: "could not be verified"},
+		{name: "ID token without exp", edit: func(c map[string]any) { delete(c, "exp") }, status: 400, text: "could not be verified"},
+		{name: "ID token without iat", edit: func(c map[string]any) { delete(c, "iat") }, status: 400, text: "could not be verified"},
+		{name: "ID token issued in the future", edit: func(c map[string]any) { c["iat"] = now.Add(time.Hour).Unix() }, status: 400, text: "could not be verified"},
+		{name: "wrong audience", edit: func(c map[string]any) { c["aud"] = "another-app" }, status: 400, text: "could not be verified"},
+		{name: "several audiences without azp", edit: func(c map[string]any) { c["aud"] = []string{"app", "another-app"} }, status: 400, text: "could not be verified"},
+		{name: "azp of another client", edit: func(c map[string]any) { c["azp"] = "another-app" }, status: 400, text: "could not be verified"},
+		{name: "wrong issuer", edit: func(c map[string]any) { c["iss"] = "http://evil.example" }, status: 400, text: "could not be verified"},
+		{name: "wrong nonce", edit: func(c map[string]any) { c["nonce"] = "replayed-nonce" }, status: 400, text: "could not be verified"},
+		{name: "missing nonce", edit: func(c map[string]any) { delete(c, "nonce") }, status: 400, text: "could not be verified"},
+		{name: "missing sub", edit: func(c map[string]any) { delete(c, "sub") }, status: 400, text: "could not be verified"},
+		{name: "signed by another key", edit: func(c map[string]any) {}, mint: otherIdP.Sign, status: 400, text: "could not be verified"},
+		{name: "alg none", edit: func(c map[string]any) {}, mint: unsigned(`{"alg":"none","typ":"JWT"}`, func(string) string { return "" }), status: 400, text: "could not be verified"},
+		{name: "HS256 with the client secret", edit: func(c map[string]any) {}, mint: unsigned(`{"alg":"HS256","typ":"JWT"}`, hs256), status: 400, text: "could not be verified"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f.set(tt.edit, tt.mint, tt.tok)
+			defer f.set(nil, nil, nil)
+			b := testclient.New(t)
+			var p testclient.Page
+			switch {
+			case tt.callback != "":
+				b.Get(base + "/login") // the browser has a pending login of its own
+				p = b.Get(base + tt.callback)
+			case tt.cancel:
+				p = signIn(t, b, base, "cancel@example.com", map[string]string{"cancel": "1"})
+			default:
+				p = signIn(t, b, base, "user@example.com", nil)
+			}
+			if p.Status != tt.status || !strings.Contains(p.Body, tt.text) {
+				t.Fatalf("got %d, want %d with %q:\n%s", p.Status, tt.status, tt.text, p.Body)
+			}
+			home := b.Get(base + "/").Body
+			if signedIn := strings.Contains(home, "Welcome User"); signedIn != (tt.status == 200) {
+				t.Fatalf("signed in = %v after a %d, want %v", signedIn, p.Status, tt.status == 200)
+			}
+			if tt.status != 200 && !strings.Contains(p.Body, "reference <code>") {
+				t.Errorf("error page lacks a reference ID:\n%s", p.Body)
+			}
+		})
+	}
+}
+
+func TestReplayedCallbackNeverChangesTheUser(t *testing.T) {
+	base, _ := startFaultyProvider(t, nil)
+
+	// Ada signs in; her callback URL is captured on the way.
+	ada := testclient.New(t)
+	p := ada.Get(base + "/login")
+	stop := ada.NoRedirects().Submit(p.Form(t, "/authorize"), map[string]string{"name": "Ada", "email": "ada@example.com"})
+	adaCallback := stop.Header.Get("Location")
+	if p := ada.Get(adaCallback); !strings.Contains(p.Body, "Welcome Ada!") {
+		t.Fatalf("Ada's sign-in failed:\n%s", p.Body)
+	}
+
+	// Mallory starts her own login and keeps its callback unused.
+	mallory := testclient.New(t)
+	p = mallory.Get(base + "/login")
+	stop = mallory.NoRedirects().Submit(p.Form(t, "/authorize"), map[string]string{"name": "Mallory", "email": "mallory@example.com"})
+	malloryCallback := stop.Header.Get("Location")
+
+	for _, tc := range []struct {
+		name     string
+		b        *testclient.Browser
+		callback string
+		want     string
+	}{
+		{"Ada's callback again in Ada's browser", ada, adaCallback, "Welcome Ada!"},
+		{"Mallory's callback in Ada's browser", ada, malloryCallback, "Welcome Ada!"},
+		{"Ada's callback in a fresh browser", testclient.New(t), adaCallback, "Welcome Guest"},
+	} {
+		p := tc.b.Get(tc.callback)
+		if p.Status != http.StatusBadRequest {
+			t.Errorf("%s: got %d, want 400", tc.name, p.Status)
+		}
+		if home := tc.b.Get(base + "/").Body; !strings.Contains(home, tc.want) {
+			t.Errorf("%s: home page lacks %q:\n%s", tc.name, tc.want, home)
+		}
+	}
+}
+
+func TestProviderUnavailable(t *testing.T) {
+	// Nothing listens on the issuer: the app still serves, /login says so.
+	base, _ := startApp(t, map[string]string{
+		"OIDC_ISSUER": "http://127.0.0.1:1", "OIDC_CLIENT_ID": "app", "OIDC_CLIENT_SECRET": "s", "SESSION_STORE": "memory",
+	})
+	b := testclient.New(t)
+	if p := b.Get(base + "/"); p.Status != 200 || !strings.Contains(p.Body, "Welcome Guest") {
+		t.Fatalf("home with the provider down: %d", p.Status)
+	}
+	if p := b.Get(base + "/login"); p.Status != http.StatusServiceUnavailable || !strings.Contains(p.Body, "cannot reach the sign-in provider") {
+		t.Fatalf("/login with the provider down: got %d:\n%s", p.Status, p.Body)
+	}
+	if p := b.Get(base + "/readyz"); p.Status != 200 || !strings.Contains(p.Body, `"state":"unavailable"`) {
+		t.Fatalf("/readyz with the provider down: want 200 reporting it unavailable, got %d %s", p.Status, p.Body)
+	}
+}
