@@ -59,6 +59,10 @@ type Config struct {
 	// PostLogoutRedirectURL is where the provider sends the browser after logout.
 	PostLogoutRedirectURL string
 	Logout                LogoutStyle
+	// TokenAuthMethod is how the client authenticates at the token endpoint:
+	// "client_secret_basic" or "client_secret_post". Default: what discovery
+	// advertises, client_secret_basic first (RFC 8414's default).
+	TokenAuthMethod string
 	// LoginPath is where RequireUser sends guests. Default: /login.
 	LoginPath string
 
@@ -118,6 +122,9 @@ func New(cfg Config) (*Auth, error) {
 	}
 	if !slices.Contains(cfg.Scopes, oidc.ScopeOpenID) {
 		return nil, errors.New(`login: Scopes must contain "openid"`)
+	}
+	if m := cfg.TokenAuthMethod; m != "" && m != "client_secret_basic" && m != "client_secret_post" {
+		return nil, fmt.Errorf("login: unsupported TokenAuthMethod %q", m)
 	}
 	if cfg.LoginPath == "" {
 		cfg.LoginPath = "/login"

@@ -78,14 +78,7 @@ func (a *Auth) discover(ctx context.Context) (*discovered, error) {
 		return nil, err
 	}
 	ep := p.Endpoint()
-	// Authenticate the way discovery advertises (RFC 8414 2); its default,
-	// when silent, is client_secret_basic.
-	switch {
-	case len(meta.AuthMethods) == 0 || slices.Contains(meta.AuthMethods, "client_secret_basic"):
-		ep.AuthStyle = oauth2.AuthStyleInHeader
-	case slices.Contains(meta.AuthMethods, "client_secret_post"):
-		ep.AuthStyle = oauth2.AuthStyleInParams
-	}
+	ep.AuthStyle = authStyle(a.cfg.TokenAuthMethod, meta.AuthMethods)
 	return &discovered{
 		provider: p,
 		verifier: p.VerifierContext(a.clientContext(context.Background()), &oidc.Config{
@@ -107,4 +100,24 @@ func (a *Auth) discover(ctx context.Context) (*discovered, error) {
 // clientContext carries the HTTP client that go-oidc and oauth2 use.
 func (a *Auth) clientContext(ctx context.Context) context.Context {
 	return oidc.ClientContext(ctx, a.cfg.HTTPClient)
+}
+
+// authStyle picks client authentication at the token endpoint: the
+// configured method if discovery allows it, else what discovery advertises,
+// client_secret_basic first; a silent document means client_secret_basic
+// (RFC 8414 2).
+func authStyle(preferred string, advertised []string) oauth2.AuthStyle {
+	if len(advertised) == 0 {
+		advertised = []string{"client_secret_basic"}
+	}
+	for _, m := range []string{preferred, "client_secret_basic", "client_secret_post"} {
+		if m == "" || !slices.Contains(advertised, m) {
+			continue
+		}
+		if m == "client_secret_post" {
+			return oauth2.AuthStyleInParams
+		}
+		return oauth2.AuthStyleInHeader
+	}
+	return oauth2.AuthStyleAutoDetect
 }

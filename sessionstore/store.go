@@ -38,6 +38,9 @@ type Store interface {
 	Close() error
 }
 
+// DefaultTimeout is a sensible bound for each store call.
+const DefaultTimeout = 3 * time.Second
+
 // ErrUnknownStore is returned by Open for a location it does not recognise.
 var ErrUnknownStore = errors.New("unknown session store")
 

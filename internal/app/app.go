@@ -23,9 +23,6 @@ import (
 	"github.com/gologin/gologin/sessionstore"
 )
 
-// storeTimeout bounds every session store call.
-const storeTimeout = 3 * time.Second
-
 // App is the web application; it is an http.Handler.
 type App struct {
 	cfg      config.Config
@@ -40,7 +37,7 @@ type App struct {
 
 // New builds the app for cfg. Close releases what it opened.
 func New(cfg config.Config, log *slog.Logger) (*App, error) {
-	store, err := sessionstore.Open(cfg.SessionStore, storeTimeout)
+	store, err := sessionstore.Open(cfg.SessionStore, sessionstore.DefaultTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("SESSION_STORE=%s: %w", sessionstore.Describe(cfg.SessionStore), err)
 	}
@@ -80,6 +77,9 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	}
 	if cfg.Provider == config.Auth0 {
 		lc.Logout = login.Auth0Logout
+		// Auth0 applications authenticate with "Client Secret (Post)" unless
+		// changed in the dashboard.
+		lc.TokenAuthMethod = "client_secret_post"
 	}
 	if cfg.Provider == config.Dev {
 		if err := a.startDevProvider(&lc); err != nil {

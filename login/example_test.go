@@ -1,0 +1,58 @@
+package login_test
+
+import (
+	"fmt"
+	"html"
+	"log"
+	"net/http"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/gologin/gologin/login"
+	"github.com/gologin/gologin/sessionstore"
+)
+
+// Add sign-in to a net/http app: the login handlers, a protected page and
+// a page that greets the signed-in user.
+func Example() {
+	store, err := sessionstore.Open("sqlite:sessions.db", sessionstore.DefaultTimeout)
+	if err != nil {
+		log.Fatal(err)
+	}
+	sessions := scs.New()
+	sessions.Store = store
+	sessions.Codec = sessionstore.Codec{} // lets back-channel logout find sessions by sid and sub
+
+	auth, err := login.New(login.Config{
+		Issuer:                "https://accounts.example.com",
+		ClientID:              "my-app",
+		ClientSecret:          "my-secret",
+		RedirectURL:           "http://localhost:3000/callback",
+		PostLogoutRedirectURL: "http://localhost:3000/",
+		Sessions:              sessions,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /login", auth.Login)
+	mux.HandleFunc("GET /callback", auth.Callback)
+	mux.HandleFunc("POST /logout", auth.Logout)
+	mux.Handle("GET /account", auth.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := auth.User(r)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "Hello %s (%s)", u.Name, u.Email)
+	})))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if u, ok := auth.User(r); ok {
+			// State-changing forms carry the session's CSRF token.
+			fmt.Fprintf(w, `Welcome %s! <form method="post" action="/logout">`+
+				`<input type="hidden" name="%s" value="%s"><button>Log out</button></form>`,
+				html.EscapeString(u.Name), login.CSRFField, auth.CSRFToken(r))
+			return
+		}
+		fmt.Fprint(w, `Welcome Guest <a href="/login">Log in</a>`)
+	})
+	log.Fatal(http.ListenAndServe("127.0.0.1:3000", sessions.LoadAndSave(mux)))
+}
