@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gologin/gologin/login"
 )
@@ -31,15 +32,25 @@ func (a *App) handleProfile(w http.ResponseWriter, r *http.Request) {
 		if slices.Contains(hiddenClaims, k) {
 			continue
 		}
-		s, ok := v.(string)
-		if !ok {
-			b, _ := json.Marshal(v)
-			s = string(b)
-		}
-		rows = append(rows, claim{k, s})
+		rows = append(rows, claim{k, claimText(k, v)})
 	}
 	slices.SortFunc(rows, func(x, y claim) int { return strings.Compare(x.Name, y.Name) })
 	a.render(w, r, http.StatusOK, "profile", rows)
+}
+
+// timeClaims hold seconds since the epoch (OpenID Connect Core 2 and 5.1).
+var timeClaims = []string{"exp", "iat", "auth_time", "updated_at"}
+
+// claimText shows a claim's value as text; times are shown as times.
+func claimText(name string, v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	if n, ok := v.(float64); ok && slices.Contains(timeClaims, name) {
+		return time.Unix(int64(n), 0).UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 func (a *App) handleNotFound(w http.ResponseWriter, r *http.Request) {
