@@ -264,12 +264,16 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	idt, err := a.verifyIDToken(tctx, d, rawID, tx.Nonce)
-	if err != nil {
-		status := http.StatusBadRequest
-		if errors.Is(err, context.DeadlineExceeded) {
-			status = http.StatusGatewayTimeout
-		}
-		a.fail(w, r, status, "Sign-in failed", "The sign-in provider's answer could not be verified. Please try again.", err)
+	switch {
+	case err == nil:
+	case errors.Is(err, errKeysUnavailable) && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err)):
+		a.fail(w, r, http.StatusGatewayTimeout, "Sign-in timed out", "The sign-in provider did not answer in time. Please try again.", err)
+		return
+	case errors.Is(err, errKeysUnavailable):
+		a.fail(w, r, http.StatusBadGateway, "Sign-in failed", "The sign-in provider failed to complete the sign-in. Please try again.", err)
+		return
+	default:
+		a.fail(w, r, http.StatusBadRequest, "Sign-in failed", "The sign-in provider's answer could not be verified. Please try again.", err)
 		return
 	}
 	if idt.AccessTokenHash != "" {

@@ -73,16 +73,25 @@ func (a *Auth) discover(ctx context.Context) (*discovered, error) {
 	var meta struct {
 		EndSession  string   `json:"end_session_endpoint"`
 		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
+		JWKS        string   `json:"jwks_uri"`
+		Algs        []string `json:"id_token_signing_alg_values_supported"`
 	}
 	if err := p.Claims(&meta); err != nil {
 		return nil, err
 	}
 	ep := p.Endpoint()
 	ep.AuthStyle = authStyle(a.cfg.TokenAuthMethod, meta.AuthMethods)
+	algs := signingAlgs(meta.Algs)
+	if meta.JWKS == "" || len(algs) == 0 {
+		return nil, errors.New("discovery document lacks jwks_uri or a supported ID token signing algorithm")
+	}
+	keys := newKeySet(meta.JWKS, a.cfg.HTTPClient, algs)
 	return &discovered{
 		provider: p,
-		verifier: p.VerifierContext(a.clientContext(context.Background()), &oidc.Config{
+		verifier: oidc.NewVerifier(a.cfg.Issuer, keys, &oidc.Config{
 			ClientID: a.cfg.ClientID,
+			// Only what the provider advertises, never none or HMAC.
+			SupportedSigningAlgs: algs,
 			// Expiry is checked by verifyIDToken, with the configured clock skew.
 			SkipExpiryCheck: true,
 		}),
@@ -120,4 +129,24 @@ func authStyle(preferred string, advertised []string) oauth2.AuthStyle {
 		return oauth2.AuthStyleInHeader
 	}
 	return oauth2.AuthStyleAutoDetect
+}
+
+// asymmetricAlgs are the ID token algorithms we accept when the provider
+// advertises them (RFC 7518 3.1): public-key signatures only, so neither
+// "none" nor an HMAC keyed with the client secret can pass.
+var asymmetricAlgs = []string{"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"}
+
+// signingAlgs filters the advertised algorithms to asymmetricAlgs; a
+// document that advertises none means RS256 (OpenID Connect Discovery 3).
+func signingAlgs(advertised []string) []string {
+	if len(advertised) == 0 {
+		return []string{"RS256"}
+	}
+	var algs []string
+	for _, a := range advertised {
+		if slices.Contains(asymmetricAlgs, a) {
+			algs = append(algs, a)
+		}
+	}
+	return algs
 }

@@ -17,7 +17,11 @@ import (
 // algorithms discovery advertises, iss and aud; the checks it leaves to its
 // callers are here: exp and iat with clock skew, nonce, azp and sub.
 func (a *Auth) verifyIDToken(ctx context.Context, d *discovered, raw, nonce string) (*oidc.IDToken, error) {
-	tok, err := d.verifier.Verify(ctx, raw)
+	var fetchErr error
+	tok, err := d.verifier.Verify(context.WithValue(ctx, fetchErrKey{}, &fetchErr), raw)
+	if fetchErr != nil {
+		return nil, fetchErr
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -2,9 +2,11 @@ package app
 
 import (
 	"crypto/hmac"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,42 +15,54 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/gologin/gologin/devidp"
 	"github.com/gologin/gologin/internal/testclient"
 )
 
 // faultyProvider wraps the development provider and misbehaves on demand:
 // it rewrites the ID token's claims (re-signing them with the provider's key
-// unless told otherwise) or replaces the token endpoint. The misbehaviour
-// lives only here, in test code.
+// unless told otherwise), replaces any endpoint, or swaps in a provider with
+// another signing key. The misbehaviour lives only here, in test code.
 type faultyProvider struct {
-	idp  *devidp.Provider
-	mu   sync.Mutex
-	mint func(claims map[string]any) (string, error) // nil: sign as usual
-	edit func(claims map[string]any)
-	tok  http.HandlerFunc // replaces the token endpoint
+	mu       sync.Mutex
+	idp      *devidp.Provider
+	key      *rsa.PrivateKey
+	cfg      devidp.Config
+	edit     func(claims map[string]any)
+	mint     func(claims map[string]any) (string, error) // nil: sign as usual
+	override map[string]http.HandlerFunc                 // by path
+	hits     map[string]int                              // requests by path
 }
 
-func (f *faultyProvider) set(edit func(map[string]any), mint func(map[string]any) (string, error), tok http.HandlerFunc) {
+func (f *faultyProvider) set(edit func(map[string]any), mint func(map[string]any) (string, error), override map[string]http.HandlerFunc) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.edit, f.mint, f.tok = edit, mint, tok
+	f.edit, f.mint, f.override = edit, mint, override
+}
+
+func (f *faultyProvider) count(path string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hits[path]
 }
 
 func (f *faultyProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	edit, mint, tok := f.edit, f.mint, f.tok
+	idp, edit, mint, h := f.idp, f.edit, f.mint, f.override[r.URL.Path]
+	f.hits[r.URL.Path]++
 	f.mu.Unlock()
-	if r.Method != http.MethodPost || r.URL.Path != "/token" || (edit == nil && tok == nil) {
-		f.idp.ServeHTTP(w, r)
+	switch {
+	case h != nil:
+		h(w, r)
 		return
-	}
-	if tok != nil {
-		tok(w, r)
+	case r.URL.Path != "/token" || edit == nil:
+		idp.ServeHTTP(w, r)
 		return
 	}
 	rec := httptest.NewRecorder()
-	f.idp.ServeHTTP(rec, r)
+	idp.ServeHTTP(rec, r)
 	var body map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != http.StatusOK {
 		w.WriteHeader(rec.Code)
@@ -62,7 +76,7 @@ func (f *faultyProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	json.Unmarshal(payload, &claims)
 	edit(claims)
 	if mint == nil {
-		mint = f.idp.Sign
+		mint = idp.Sign
 	}
 	signed, err := mint(claims)
 	if err != nil {
@@ -74,9 +88,28 @@ func (f *faultyProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(body)
 }
 
+// rotateKey replaces the provider's signing key, as a provider's key
+// rotation does; codes issued before are lost.
+func (f *faultyProvider) rotateKey(t *testing.T) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key, err := devidp.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.cfg
+	cfg.Key = key
+	if f.idp, err = devidp.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	f.key = key
+}
+
 // startFaultyProvider serves the app against a faultyProvider, through
 // OIDC_ISSUER as with any provider.
-func startFaultyProvider(t *testing.T, env map[string]string) (string, *faultyProvider) {
+// setup, when given, runs before the app starts.
+func startFaultyProvider(t *testing.T, env map[string]string, setup ...func(*faultyProvider)) (string, *faultyProvider) {
 	t.Helper()
 	appSrv := httptest.NewUnstartedServer(nil)
 	base := "http://" + appSrv.Listener.Addr().String()
@@ -84,17 +117,20 @@ func startFaultyProvider(t *testing.T, env map[string]string) (string, *faultyPr
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &faultyProvider{}
+	f := &faultyProvider{key: key, hits: make(map[string]int)}
 	idpSrv := httptest.NewServer(f)
 	t.Cleanup(idpSrv.Close)
-	f.idp, err = devidp.New(devidp.Config{
+	f.cfg = devidp.Config{
 		Issuer: idpSrv.URL,
 		Key:    key,
 		Clients: []devidp.Client{{ID: "app", Secret: "app-secret",
 			RedirectURIs: []string{base + "/callback"}, PostLogoutRedirectURIs: []string{base + "/"}}},
-	})
-	if err != nil {
+	}
+	if f.idp, err = devidp.New(f.cfg); err != nil {
 		t.Fatal(err)
+	}
+	for _, fn := range setup {
+		fn(f)
 	}
 	vars := map[string]string{"OIDC_ISSUER": idpSrv.URL, "OIDC_CLIENT_ID": "app", "OIDC_CLIENT_SECRET": "app-secret", "SESSION_STORE": "memory"}
 	for k, v := range env {
@@ -145,7 +181,7 @@ func TestCallbackFailures(t *testing.T) {
 		name     string
 		edit     func(map[string]any)
 		mint     func(map[string]any) (string, error)
-		tok      http.HandlerFunc
+		override map[string]http.HandlerFunc
 		callback string // visit this callback instead of signing in
 		cancel   bool   // press Cancel on the provider's page
 		status   int
@@ -156,19 +192,19 @@ func TestCallbackFailures(t *testing.T) {
 		{name: "missing state", callback: "/callback?code=abc", status: 400, text: "missing its state"},
 		{name: "wrong state", callback: "/callback?code=abc&state=not-a-state-of-this-browser", status: 400, text: "unknown, expired or already used"},
 		{name: "provider error response", cancel: true, status: 400, text: "did not sign you in (access_denied)"},
-		{name: "token endpoint refuses code", tok: func(w http.ResponseWriter, r *http.Request) {
+		{name: "token endpoint refuses code", override: token(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(400)
 			w.Write([]byte(`{"error":"invalid_grant"}`))
-		}, status: 400, text: "refused this sign-in (invalid_grant)"},
-		{name: "token endpoint fails", tok: func(w http.ResponseWriter, r *http.Request) {
+		}), status: 400, text: "refused this sign-in (invalid_grant)"},
+		{name: "token endpoint fails", override: token(func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "boom", 500)
-		}, status: 502, text: "failed to complete the sign-in"},
-		{name: "token endpoint hangs", tok: func(w http.ResponseWriter, r *http.Request) {
+		}), status: 502, text: "failed to complete the sign-in"},
+		{name: "token endpoint hangs", override: token(func(w http.ResponseWriter, r *http.Request) {
 			// The server notices the client giving up only once the body is read.
 			io.Copy(io.Discard, r.Body)
 			<-r.Context().Done()
-		}, status: 504, text: "did not answer in time"},
+		}), status: 504, text: "did not answer in time"},
 		{name: "expired ID token", edit: func(c map[string]any) {
 			c["iat"], c["exp"] = now.Add(-3*time.Hour).Unix(), now.Add(-2*time.Hour).Unix()
 		}, status: 400, text: "could not be verified"},
@@ -184,11 +220,25 @@ func TestCallbackFailures(t *testing.T) {
 		{name: "missing sub", edit: func(c map[string]any) { delete(c, "sub") }, status: 400, text: "could not be verified"},
 		{name: "signed by another key", edit: func(c map[string]any) {}, mint: otherIdP.Sign, status: 400, text: "could not be verified"},
 		{name: "alg none", edit: func(c map[string]any) {}, mint: unsigned(`{"alg":"none","typ":"JWT"}`, func(string) string { return "" }), status: 400, text: "could not be verified"},
+		{name: "token without kid, JWKS of one key", edit: func(c map[string]any) {}, mint: func(c map[string]any) (string, error) {
+			return signWithoutKid(f.key, c)
+		}, status: 200, text: "Welcome User"},
+		{name: "profile claims only in userinfo", edit: func(c map[string]any) { delete(c, "name"); delete(c, "email") }, status: 200, text: "Welcome User user@example.com!"},
+		{name: "userinfo of another subject ignored", edit: func(c map[string]any) { delete(c, "name"); delete(c, "email") },
+			override: map[string]http.HandlerFunc{"/userinfo": func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.Write([]byte(`{"sub":"someone-else","name":"Mallory"}`))
+			}}, status: 200, text: "Welcome dev|"},
+		{name: "JWKS unavailable", edit: func(c map[string]any) {}, mint: func(c map[string]any) (string, error) {
+			return signWithKid(f.key, "new-key-id", c)
+		}, override: map[string]http.HandlerFunc{"/jwks": func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "down", 500)
+		}}, status: 502, text: "failed to complete the sign-in"},
 		{name: "HS256 with the client secret", edit: func(c map[string]any) {}, mint: unsigned(`{"alg":"HS256","typ":"JWT"}`, hs256), status: 400, text: "could not be verified"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f.set(tt.edit, tt.mint, tt.tok)
+			f.set(tt.edit, tt.mint, tt.override)
 			defer f.set(nil, nil, nil)
 			b := testclient.New(t)
 			var p testclient.Page
@@ -205,7 +255,7 @@ func TestCallbackFailures(t *testing.T) {
 				t.Fatalf("got %d, want %d with %q:\n%s", p.Status, tt.status, tt.text, p.Body)
 			}
 			home := b.Get(base + "/").Body
-			if signedIn := strings.Contains(home, "Welcome User"); signedIn != (tt.status == 200) {
+			if signedIn := strings.Contains(home, "Log out"); signedIn != (tt.status == 200) {
 				t.Fatalf("signed in = %v after a %d, want %v", signedIn, p.Status, tt.status == 200)
 			}
 			if tt.status != 200 && !strings.Contains(p.Body, "reference <code>") {
@@ -267,5 +317,82 @@ func TestProviderUnavailable(t *testing.T) {
 	}
 	if p := b.Get(base + "/readyz"); p.Status != 200 || !strings.Contains(p.Body, `"state":"unavailable"`) {
 		t.Fatalf("/readyz with the provider down: want 200 reporting it unavailable, got %d %s", p.Status, p.Body)
+	}
+}
+
+// token replaces the token endpoint.
+func token(h http.HandlerFunc) map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{"/token": h}
+}
+
+func signWithKid(key *rsa.PrivateKey, kid string, claims map[string]any) (string, error) {
+	opts := (&jose.SignerOptions{}).WithType("JWT")
+	sk := jose.SigningKey{Algorithm: jose.RS256, Key: key}
+	if kid != "" {
+		sk.Key = jose.JSONWebKey{Key: key, KeyID: kid}
+	}
+	signer, err := jose.NewSigner(sk, opts)
+	if err != nil {
+		return "", err
+	}
+	payload, _ := json.Marshal(claims)
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
+}
+
+func signWithoutKid(key *rsa.PrivateKey, claims map[string]any) (string, error) {
+	return signWithKid(key, "", claims)
+}
+
+func TestKeyRotation(t *testing.T) {
+	base, f := startFaultyProvider(t, nil)
+	if p := signIn(t, testclient.New(t), base, "before@example.com", nil); !strings.Contains(p.Body, "Welcome User before@example.com!") {
+		t.Fatalf("sign-in before the rotation failed:\n%s", p.Body)
+	}
+	f.rotateKey(t)
+	if p := signIn(t, testclient.New(t), base, "after@example.com", nil); !strings.Contains(p.Body, "Welcome User after@example.com!") {
+		t.Fatalf("sign-in after the key rotation failed:\n%s", p.Body)
+	}
+}
+
+func TestUnknownKeyIDsCannotFloodTheProvider(t *testing.T) {
+	base, f := startFaultyProvider(t, nil)
+	n := 0
+	f.set(func(map[string]any) {}, func(c map[string]any) (string, error) {
+		n++
+		return signWithKid(f.key, fmt.Sprintf("made-up-%d", n), c)
+	}, nil)
+	for i := range 20 {
+		if p := signIn(t, testclient.New(t), base, "flood@example.com", nil); p.Status != http.StatusBadRequest {
+			t.Fatalf("login %d with an unknown kid: got %d, want 400", i, p.Status)
+		}
+	}
+	// The limiter allows a burst of 3 fetches, then one every 10 s.
+	if got := f.count("/jwks"); got > 5 {
+		t.Errorf("20 tokens with unknown kids made %d JWKS requests, want at most 5", got)
+	}
+}
+
+func TestDiscoveryIssuerMismatch(t *testing.T) {
+	base, _ := startFaultyProvider(t, nil, func(f *faultyProvider) {
+		f.set(nil, nil, map[string]http.HandlerFunc{"/.well-known/openid-configuration": func(w http.ResponseWriter, r *http.Request) {
+			rec := httptest.NewRecorder()
+			f.idp.ServeHTTP(rec, r)
+			var doc map[string]any
+			json.Unmarshal(rec.Body.Bytes(), &doc)
+			doc["issuer"] = "https://impostor.example"
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(doc)
+		}})
+	})
+	b := testclient.New(t)
+	if p := b.Get(base + "/login"); p.Status != http.StatusServiceUnavailable {
+		t.Fatalf("/login with a discovery document of another issuer: got %d, want 503:\n%s", p.Status, p.Body)
+	}
+	if p := b.Get(base + "/readyz"); p.Status != http.StatusOK || !strings.Contains(p.Body, "impostor.example") {
+		t.Fatalf("/readyz: want 200 naming the mismatched issuer, got %d %s", p.Status, p.Body)
 	}
 }
