@@ -69,6 +69,10 @@ type Config struct {
 	// Sessions keeps users and login attempts; use sessionstore.Codec as its
 	// codec so its store can find sessions by sid and sub.
 	Sessions *scs.SessionManager
+	// IdleTimeout signs out a user who made no request for this long; 0
+	// means never. The absolute limit is Sessions.Lifetime.
+	IdleTimeout time.Duration
+
 	// HTTPClient calls the provider. Default: a client with Timeout.
 	HTTPClient *http.Client
 	// Timeout bounds each call to the provider. Default: 10s.
@@ -298,7 +302,9 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, http.StatusServiceUnavailable, "Sign-in failed", "We could not start your session. Please try again.", err)
 		return
 	}
-	sm.SetDeadline(ctx, a.cfg.Now().Add(sm.Lifetime))
+	now := a.cfg.Now()
+	sm.Put(ctx, sinceKey, now)
+	a.touch(ctx, now)
 	sm.Put(ctx, userKey, user)
 	sm.Put(ctx, tokensKey, tokens{IDToken: rawID, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry})
 	sm.Put(ctx, sessionstore.SubjectKey, user.Subject)
@@ -370,6 +376,53 @@ func (a *Auth) logoutURL(ctx context.Context, idToken string) string {
 		sep = "&"
 	}
 	return d.endSession + sep + q.Encode()
+}
+
+// idleRefresh is how stale the last-seen time may get before a request
+// refreshes it: refreshing on every request would write the store on every
+// page view.
+const idleRefresh = time.Minute
+
+// ExpireIdle is middleware, placed inside the session manager's
+// LoadAndSave, that ends sign-ins idle for longer than Config.IdleTimeout and
+// otherwise extends them, at most once a minute.
+func (a *Auth) ExpireIdle(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		sm := a.cfg.Sessions
+		if _, ok := a.User(r); ok && a.cfg.IdleTimeout > 0 {
+			now := a.cfg.Now()
+			switch idle := now.Sub(sm.GetTime(ctx, seenKey)); {
+			case idle > a.cfg.IdleTimeout:
+				if err := sm.Destroy(ctx); err != nil {
+					a.fail(w, r, http.StatusServiceUnavailable, "Session unavailable", "We could not read your session. Please try again.", err)
+					return
+				}
+			case idle >= idleRefresh:
+				a.touch(ctx, now)
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// touch records activity at now and moves the session's expiry to the
+// idle deadline, never past the absolute one.
+func (a *Auth) touch(ctx context.Context, now time.Time) {
+	sm := a.cfg.Sessions
+	sm.Put(ctx, seenKey, now)
+	deadline := sm.GetTime(ctx, sinceKey).Add(sm.Lifetime)
+	if a.cfg.IdleTimeout > 0 {
+		deadline = minTime(deadline, now.Add(a.cfg.IdleTimeout))
+	}
+	sm.SetDeadline(ctx, deadline)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // User returns the signed-in user of r's session.

@@ -41,11 +41,14 @@ const (
 	userKey   = "login.user"
 	tokensKey = "login.tokens"
 	csrfKey   = "login.csrf"
+	sinceKey  = "login.since" // when the user signed in
+	seenKey   = "login.seen"  // the user's last request, to a minute
 )
 
 func init() {
 	gob.Register(User{})
 	gob.Register(tokens{})
+	gob.Register(time.Time{}) // sinceKey and seenKey values
 }
 
 // newUser builds a User from merged claims.

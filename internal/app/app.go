@@ -70,6 +70,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		Scopes:                cfg.Scopes,
 		PostLogoutRedirectURL: cfg.HomeURL(),
 		Sessions:              sm,
+		IdleTimeout:           cfg.SessionIdle,
 		Timeout:               cfg.ProviderTimeout,
 		ClockSkew:             cfg.ClockSkew,
 		Logger:                log,

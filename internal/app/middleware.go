@@ -56,6 +56,17 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
+// maxBody bounds request bodies: the app's forms are a few hundred bytes.
+const maxBody = 64 << 10
+
+// limitBody caps every request body at maxBody.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
 // statusRecorder remembers the status a handler wrote.
 type statusRecorder struct {
 	http.ResponseWriter

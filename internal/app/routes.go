@@ -24,11 +24,12 @@ func (a *App) routes() http.Handler {
 	if a.devidp != nil {
 		mux.Handle("/devidp/", a.devidp)
 	}
-	mux.Handle("/", a.sessions.LoadAndSave(pages))
+	mux.Handle("/", a.sessions.LoadAndSave(a.auth.ExpireIdle(pages)))
 
 	var h http.Handler = mux
 	h = http.NewCrossOriginProtection().Handler(h)
 	h = securityHeaders(h)
+	h = limitBody(h)
 	h = a.accessLog(h)
 	h = requestID(h)
 	return h

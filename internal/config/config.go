@@ -38,6 +38,7 @@ type Config struct {
 
 	SessionStore    string
 	SessionMaxAge   time.Duration
+	SessionIdle     time.Duration
 	ProviderTimeout time.Duration
 	ClockSkew       time.Duration
 }
@@ -70,6 +71,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		SessionStore:    env("SESSION_STORE"),
 		SessionMaxAge:   duration("SESSION_MAX_AGE", 168*time.Hour),
+		SessionIdle:     duration("SESSION_IDLE_TIMEOUT", 24*time.Hour),
 		ProviderTimeout: duration("PROVIDER_TIMEOUT", 10*time.Second),
 		ClockSkew:       duration("CLOCK_SKEW", time.Minute),
 	}
