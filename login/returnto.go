@@ -10,29 +10,45 @@ const maxReturnTo = 2048
 
 // SafeReturnTo reports whether s is a path on this site that is safe to send
 // the browser back to after sign-in, and returns it. Only paths of the form
-// "/x" are accepted: never "//host", "/\host", a scheme, control characters
-// or an encoding of any of these, which browsers would read as another site.
+// "/x" are accepted: never "//host", "/\host", a scheme, control characters,
+// look-alike slashes, dot segments ("/.//host" becomes "//host" once they
+// are removed), or a percent-encoding of any of these, which a browser or a
+// decoding proxy could read as another site.
 func SafeReturnTo(s string) (string, bool) {
-	if s == "" || len(s) > maxReturnTo || s[0] != '/' {
-		return "", false
-	}
-	for _, r := range s {
-		// Browsers drop tabs and newlines and treat '\' as '/'.
-		if r < 0x20 || r == 0x7f || r == '\\' {
-			return "", false
-		}
-	}
-	if strings.HasPrefix(s, "//") {
+	if len(s) > maxReturnTo || !localPath(s) {
 		return "", false
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return "", false
 	}
-	// An encoded slash or backslash right after the first one would become
-	// "//" or "/\" for a server or proxy that decodes the path.
-	if p, err := url.PathUnescape(u.EscapedPath()); err != nil || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+	decoded, err := url.PathUnescape(s)
+	if err != nil || !localPath(decoded) {
 		return "", false
 	}
 	return s, true
+}
+
+// slashLike are characters that some browsers, servers or Unicode
+// normalisations turn into '/' or '\'.
+const slashLike = "\\／＼∕⁄﹨∖⧸"
+
+func localPath(s string) bool {
+	if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.ContainsAny(s, slashLike) {
+		return false
+	}
+	for _, r := range s {
+		// Browsers drop tabs and newlines anywhere in a URL.
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	path, _, _ := strings.Cut(s, "?")
+	path, _, _ = strings.Cut(path, "#")
+	for seg := range strings.SplitSeq(path, "/") {
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }

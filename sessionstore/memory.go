@@ -53,7 +53,8 @@ func (m *Memory) CommitCtx(_ context.Context, token string, b []byte, expiry tim
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.remove(token)
-	m.items[token] = memoryItem{data: b, expiry: expiry, index: idx}
+	// Keep a copy: the caller may reuse b.
+	m.items[token] = memoryItem{data: append([]byte(nil), b...), expiry: expiry, index: idx}
 	addTo(m.bySID, idx.SID, token)
 	addTo(m.bySub, idx.Subject, token)
 	return nil

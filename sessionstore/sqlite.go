@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver, pure Go
@@ -17,6 +19,7 @@ import (
 type SQLite struct {
 	db   *sql.DB
 	done chan struct{}
+	once sync.Once
 }
 
 // sqliteMigrations are applied in order; PRAGMA user_version records how
@@ -46,7 +49,9 @@ func OpenSQLite(path string) (*SQLite, error) {
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	// The path is part of a URI: escape what would end or alter it.
+	escaped := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
+	db, err := sql.Open("sqlite", "file:"+escaped+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite session store %s: %w", path, err)
 	}
@@ -141,8 +146,12 @@ func (s *SQLite) Ping(ctx context.Context) error {
 
 // Close implements Store.
 func (s *SQLite) Close() error {
-	close(s.done)
-	return s.db.Close()
+	var err error
+	s.once.Do(func() {
+		close(s.done)
+		err = s.db.Close()
+	})
+	return err
 }
 
 // Find implements scs.Store.

@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -128,6 +129,11 @@ func (a *App) startDevProvider(lc *login.Config) error {
 	lc.HTTPClient = &http.Client{Transport: handlerTransport{a.devidp}, Timeout: a.cfg.ProviderTimeout}
 	a.log.Warn("no OpenID provider configured: using the embedded development provider; set AUTH0_DOMAIN or OIDC_ISSUER for real users",
 		"issuer", lc.Issuer)
+	if host, _, _ := net.SplitHostPort(a.cfg.ListenAddr); !config.IsLoopback(host) {
+		// Allowed for containers, whose published port is reached through
+		// localhost; anyone who can reach this address can sign in as anyone.
+		a.log.Warn("the development provider is reachable from other hosts: LISTEN_ADDR is not a loopback address", "listen", a.cfg.ListenAddr)
+	}
 	return nil
 }
 

@@ -82,6 +82,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		bad("PORT=%q: want a port number between 1 and 65535", port)
+		port = "3000" // so the defaults below do not repeat the problem
 	}
 	c.ListenAddr = env("LISTEN_ADDR")
 	if c.ListenAddr == "" {
@@ -102,8 +103,9 @@ func Load(getenv func(string) string) (Config, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		bad("APP_BASE_URL=%q: want the app's public URL, such as https://app.example.com", base)
+		u = nil
 	} else {
-		c.BaseURL = strings.TrimSuffix(u.String(), "/")
+		c.BaseURL = strings.TrimRight(u.String(), "/")
 		c.Secure = u.Scheme == "https"
 	}
 
@@ -156,9 +158,13 @@ func (c *Config) loadProvider(env func(string) string, base *url.URL) []error {
 	case len(a0) > 0:
 		c.Provider = Auth0
 		c.ClientID, c.ClientSecret = env("AUTH0_CLIENT_ID"), env("AUTH0_CLIENT_SECRET")
-		domain := strings.TrimSuffix(strings.TrimPrefix(env("AUTH0_DOMAIN"), "https://"), "/")
+		domain := env("AUTH0_DOMAIN")
+		if len(domain) > len("https://") && strings.EqualFold(domain[:len("https://")], "https://") {
+			domain = domain[len("https://"):]
+		}
+		domain = strings.TrimSuffix(domain, "/")
 		u, err := url.Parse("https://" + domain + "/")
-		if err != nil || u.Host != domain || u.Hostname() == "" {
+		if err != nil || u.Host != domain || u.Hostname() == "" || strings.HasSuffix(domain, ":") {
 			return []error{fmt.Errorf("AUTH0_DOMAIN=%q: want your tenant's domain, such as dev-abc123.us.auth0.com", env("AUTH0_DOMAIN"))}
 		}
 		c.Issuer = u.String()
@@ -168,7 +174,7 @@ func (c *Config) loadProvider(env func(string) string, base *url.URL) []error {
 		c.Issuer = env("OIDC_ISSUER")
 		u, err := url.Parse(c.Issuer)
 		switch {
-		case err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+		case err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
 			return []error{fmt.Errorf("OIDC_ISSUER=%q: want the provider's issuer URL, such as https://accounts.example.com", c.Issuer)}
 		case u.Scheme == "http" && !IsLoopback(u.Hostname()):
 			return []error{fmt.Errorf("OIDC_ISSUER=%q: plain http is accepted only for loopback issuers; use https", c.Issuer)}
@@ -176,7 +182,10 @@ func (c *Config) loadProvider(env func(string) string, base *url.URL) []error {
 			return []error{fmt.Errorf("OIDC_ISSUER=%q: want an https URL", c.Issuer)}
 		}
 	default:
-		if base != nil && !IsLoopback(base.Hostname()) {
+		if base == nil {
+			return nil // APP_BASE_URL is reported already
+		}
+		if !IsLoopback(base.Hostname()) {
 			return []error{fmt.Errorf("no OpenID provider configured: set AUTH0_DOMAIN (with AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET) or OIDC_ISSUER (with OIDC_CLIENT_ID, OIDC_CLIENT_SECRET); the development provider only runs when APP_BASE_URL is a loopback address")}
 		}
 		c.Provider = Dev
