@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -311,13 +312,14 @@ func TestBinaryAuth0OverTLS(t *testing.T) {
 	// The shape of an Auth0 quickstart .env, with a comment and quotes.
 	writeDotenv(t, dir, fmt.Sprintf("# Auth0 application settings\nAUTH0_DOMAIN=%s\nAUTH0_CLIENT_ID='%s'\nAUTH0_CLIENT_SECRET=\"%s\"\n",
 		idp.domain, clientID, clientSecret))
-	startWebapp(t, dir, port, baseEnv(dir, map[string]string{
+	proc := startWebapp(t, dir, port, baseEnv(dir, map[string]string{
 		"SSL_CERT_FILE": idp.certFile,
 		"PORT":          strconv.Itoa(port),
 		"SESSION_STORE": "sqlite:" + filepath.Join(dir, "s.db"),
 	}))
 
 	b, _ := newBrowser(t, idp.srv.Client().Transport.(*http.Transport))
+	defer checkNoSecretsLogged(t, proc, b, appBase, clientSecret)
 
 	p := b.Get(appBase + "/")
 	if p.Status != http.StatusOK || !strings.Contains(p.Body, "Welcome Guest") {
@@ -533,5 +535,25 @@ func TestBinarySessionsSurviveRestart(t *testing.T) {
 	p = b.Submit(p.Form(t, "/logout"), nil)
 	if p.Status != http.StatusOK || p.URL.String() != appBase+"/" || !strings.Contains(p.Body, "Welcome Guest") {
 		t.Fatalf("logout after restart: want Welcome Guest at %s/, got %d at %s:\n%s", appBase, p.Status, p.URL, p.Body)
+	}
+}
+
+// checkNoSecretsLogged fails if the app's output holds the client secret, a
+// session cookie the browser holds or held, or anything shaped like a JWT.
+func checkNoSecretsLogged(t *testing.T, p *proc, b *testclient.Browser, appBase, clientSecret string) {
+	t.Helper()
+	out := p.output()
+	u, _ := url.Parse(appBase)
+	leaks := []string{clientSecret}
+	for _, c := range b.Client.Jar.Cookies(u) {
+		leaks = append(leaks, c.Value)
+	}
+	for _, s := range leaks {
+		if strings.Contains(out, s) {
+			t.Errorf("the app's output contains a secret (%d chars)", len(s))
+		}
+	}
+	if regexp.MustCompile(`eyJ[A-Za-z0-9_-]{10,}\.eyJ`).MatchString(out) {
+		t.Errorf("the app's output contains a JWT")
 	}
 }

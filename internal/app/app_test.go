@@ -1,13 +1,13 @@
 package app
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gologin/gologin/internal/config"
@@ -42,7 +42,8 @@ func serveApp(t *testing.T, srv *httptest.Server, env map[string]string) (string
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Config.Handler = a
+	secrets.add(vars["OIDC_CLIENT_SECRET"], vars["AUTH0_CLIENT_SECRET"])
+	srv.Config.Handler = recordSecrets(a)
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
@@ -51,19 +52,36 @@ func serveApp(t *testing.T, srv *httptest.Server, env map[string]string) (string
 	return base, a
 }
 
-// testLogger logs to the test's output.
+// testLogger logs to the test's output and to suiteLog, which TestMain
+// checks for secrets. Lines logged after the test ends (by background
+// work that is stopping) go to suiteLog only.
 func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, nil))
+	w := &tWriter{t: t}
+	t.Cleanup(w.done)
+	return slog.New(slog.NewTextHandler(w, nil))
 }
 
-type tWriter struct{ t testing.TB }
+type tWriter struct {
+	t     testing.TB
+	mu    sync.Mutex
+	ended bool
+}
 
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
+func (w *tWriter) Write(p []byte) (int, error) {
+	suiteLog.Write(p)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.ended {
+		w.t.Log(strings.TrimSpace(string(p)))
+	}
 	return len(p), nil
 }
 
-var _ io.Writer = tWriter{}
+func (w *tWriter) done() {
+	w.mu.Lock()
+	w.ended = true
+	w.mu.Unlock()
+}
 
 // signInDev signs b in through the development provider's page as name
 // and email, and returns the page it lands on.

@@ -57,18 +57,25 @@ func (f *faultyProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case h != nil:
 		h(w, r)
 		return
-	case r.URL.Path != "/token" || edit == nil:
+	case r.URL.Path != "/token":
 		idp.ServeHTTP(w, r)
 		return
 	}
 	rec := httptest.NewRecorder()
 	idp.ServeHTTP(rec, r)
 	var body map[string]any
-	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != http.StatusOK {
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != http.StatusOK || edit == nil {
+		for _, k := range []string{"access_token", "id_token", "refresh_token"} {
+			if v, ok := body[k].(string); ok {
+				secrets.add(v)
+			}
+		}
+		w.Header().Set("Content-Type", rec.Header().Get("Content-Type"))
 		w.WriteHeader(rec.Code)
 		w.Write(rec.Body.Bytes())
 		return
 	}
+	secrets.add(body["access_token"].(string))
 	raw, _ := body["id_token"].(string)
 	parts := strings.Split(raw, ".")
 	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
@@ -84,6 +91,7 @@ func (f *faultyProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body["id_token"] = signed
+	secrets.add(signed)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(body)
 }
