@@ -100,3 +100,60 @@ func TestIdleTimeout(t *testing.T) {
 		writes = store.count()
 	}
 }
+
+func TestAbsoluteLifetime(t *testing.T) {
+	store := sessionstore.NewMemory()
+	defer store.Close()
+	sm := scs.New()
+	sm.Store = store
+	sm.Codec = sessionstore.Codec{}
+	sm.Lifetime = 2 * time.Hour
+	now := time.Now()
+	a, err := New(Config{Issuer: "https://idp.example", ClientID: "c", RedirectURL: "https://app.example/callback",
+		Sessions: sm, IdleTimeout: time.Hour, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, err := sm.Load(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm.Put(ctx, userKey, User{Subject: "u1"})
+	sm.Put(ctx, sinceKey, now)
+	a.touch(ctx, now)
+	var elapsed time.Duration
+	for _, step := range []struct {
+		advance  time.Duration
+		signedIn bool
+	}{{50 * time.Minute, true}, {50 * time.Minute, true}, {50 * time.Minute, false}} {
+		now = now.Add(step.advance)
+		elapsed += step.advance
+		var signedIn bool
+		a.ExpireIdle(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, signedIn = a.User(r)
+		})).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil).WithContext(ctx))
+		if signedIn != step.signedIn {
+			t.Fatalf("active every 50 minutes, %s after sign-in: signed in = %v, want %v", elapsed, signedIn, step.signedIn)
+		}
+		if d := sm.Deadline(ctx); signedIn && d.After(now.Add(time.Hour)) {
+			t.Errorf("deadline %s beyond the idle limit", d)
+		}
+	}
+}
+
+func TestTransactionsExpire(t *testing.T) {
+	sm := scs.New()
+	ctx, _ := sm.Load(context.Background(), "")
+	start := time.Now()
+	saveTransaction(ctx, sm, "s1", transaction{Nonce: "n", Started: start})
+	saveTransaction(ctx, sm, "s2", transaction{Nonce: "n", Started: start})
+	if _, ok := takeTransaction(ctx, sm, "s1", start.Add(TransactionLifetime+time.Second)); ok {
+		t.Error("a login attempt older than TransactionLifetime completed")
+	}
+	if _, ok := takeTransaction(ctx, sm, "s2", start.Add(TransactionLifetime-time.Second)); !ok {
+		t.Error("a login attempt within TransactionLifetime did not complete")
+	}
+	if _, ok := takeTransaction(ctx, sm, "s2", start); ok {
+		t.Error("a login attempt completed twice")
+	}
+}

@@ -384,16 +384,19 @@ func (a *Auth) logoutURL(ctx context.Context, idToken string) string {
 const idleRefresh = time.Minute
 
 // ExpireIdle is middleware, placed inside the session manager's
-// LoadAndSave, that ends sign-ins idle for longer than Config.IdleTimeout and
-// otherwise extends them, at most once a minute.
+// LoadAndSave, that ends sign-ins idle for longer than Config.IdleTimeout or
+// older than Sessions.Lifetime, and otherwise extends them up to that
+// absolute limit, at most once a minute. Stores expire sessions too; this
+// makes the limits hold whatever a store's clock says.
 func (a *Auth) ExpireIdle(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		sm := a.cfg.Sessions
-		if _, ok := a.User(r); ok && a.cfg.IdleTimeout > 0 {
+		if _, ok := a.User(r); ok {
 			now := a.cfg.Now()
-			switch idle := now.Sub(sm.GetTime(ctx, seenKey)); {
-			case idle > a.cfg.IdleTimeout:
+			idle := now.Sub(sm.GetTime(ctx, seenKey))
+			switch {
+			case now.After(sm.GetTime(ctx, sinceKey).Add(sm.Lifetime)) || (a.cfg.IdleTimeout > 0 && idle > a.cfg.IdleTimeout):
 				if err := sm.Destroy(ctx); err != nil {
 					a.fail(w, r, http.StatusServiceUnavailable, "Session unavailable", "We could not read your session. Please try again.", err)
 					return

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -291,12 +292,21 @@ func TestReplayedCallbackNeverChangesTheUser(t *testing.T) {
 	stop = mallory.NoRedirects().Submit(p.Form(t, "/authorize"), map[string]string{"name": "Mallory", "email": "mallory@example.com"})
 	malloryCallback := stop.Header.Get("Location")
 
+	// Ada starts a login; Mallory's code is pasted into Ada's own callback:
+	// the state is Ada's, but the code was issued for Mallory's PKCE verifier.
+	p = mallory.Get(base + "/login")
+	stop = mallory.NoRedirects().Submit(p.Form(t, "/authorize"), map[string]string{"name": "Mallory", "email": "mallory@example.com"})
+	malloryCode, _ := url.Parse(stop.Header.Get("Location"))
+	adaLogin, _ := url.Parse(ada.NoRedirects().Get(base + "/login").Header.Get("Location"))
+	swapped := base + "/callback?" + url.Values{"state": {adaLogin.Query().Get("state")}, "code": {malloryCode.Query().Get("code")}}.Encode()
+
 	for _, tc := range []struct {
 		name     string
 		b        *testclient.Browser
 		callback string
 		want     string
 	}{
+		{"Mallory's code with Ada's state", ada, swapped, "Welcome Ada!"},
 		{"Ada's callback again in Ada's browser", ada, adaCallback, "Welcome Ada!"},
 		{"Mallory's callback in Ada's browser", ada, malloryCallback, "Welcome Ada!"},
 		{"Ada's callback in a fresh browser", testclient.New(t), adaCallback, "Welcome Guest"},

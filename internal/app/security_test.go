@@ -1,0 +1,255 @@
+package app
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/gologin/gologin/internal/testclient"
+)
+
+func TestSecurityHeadersOnEveryPage(t *testing.T) {
+	base, _ := startApp(t, map[string]string{"SESSION_STORE": "memory"})
+	b := testclient.New(t)
+	signInDev(t, b, base, "/login", "Ada", "ada@example.com")
+	for _, path := range []string{"/", "/profile", "/logout", "/no-such-page", "/callback?state=x&code=y"} {
+		p := b.Get(base + path)
+		h := p.Header
+		csp := h.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: Content-Security-Policy %q lacks %s", path, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "script-src") {
+			t.Errorf("%s: Content-Security-Policy %q allows scripts", path, csp)
+		}
+		for k, want := range map[string]string{
+			"X-Frame-Options":        "DENY",
+			"X-Content-Type-Options": "nosniff",
+			"Referrer-Policy":        "no-referrer",
+			"Cache-Control":          "no-store",
+		} {
+			if got := h.Get(k); got != want {
+				t.Errorf("%s: %s = %q, want %q", path, k, got, want)
+			}
+		}
+		if strings.Contains(p.Body, "<script") || strings.Contains(p.Body, " style=") {
+			t.Errorf("%s: page has inline script or style", path)
+		}
+	}
+}
+
+func TestSessionCookie(t *testing.T) {
+	tests := []struct {
+		base       string
+		name       string
+		wantSecure bool
+	}{
+		{"", "session", false},
+		{"https://localhost:8443", "__Host-session", true},
+	}
+	for _, tt := range tests {
+		env := map[string]string{"SESSION_STORE": "memory"}
+		if tt.base != "" {
+			env["APP_BASE_URL"] = tt.base
+		}
+		base, _ := startApp(t, env)
+		p := testclient.New(t).NoRedirects().Get(base + "/login")
+		c, err := http.ParseSetCookie(p.Header.Get("Set-Cookie"))
+		if err != nil {
+			t.Fatalf("%s: /login set no session cookie: %v", tt.name, err)
+		}
+		if c.Name != tt.name || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure != tt.wantSecure || c.Path != "/" || c.Domain != "" {
+			t.Errorf("cookie %+v: want %s, HttpOnly, SameSite=Lax, Secure=%v, Path=/, no Domain", c, tt.name, tt.wantSecure)
+		}
+		// 32 random bytes from crypto/rand, base64: 256 bits.
+		if len(c.Value) < 43 {
+			t.Errorf("session ID %d chars, want at least 43 (256 bits)", len(c.Value))
+		}
+		if n := len(c.Name) + 1 + len(c.Value); n > 64 {
+			t.Errorf("cookie name=value is %d bytes, want at most 64", n)
+		}
+	}
+}
+
+func TestSessionIDChangesAtLoginAndLogout(t *testing.T) {
+	base, _ := startApp(t, map[string]string{"SESSION_STORE": "memory"})
+	b := testclient.New(t)
+	u, _ := url.Parse(base)
+	sessionID := func() string {
+		for _, c := range b.Client.Jar.Cookies(u) {
+			if c.Name == "session" {
+				return c.Value
+			}
+		}
+		return ""
+	}
+	p := b.Get(base + "/login")
+	before := sessionID()
+	p = b.Submit(p.Form(t, "/authorize"), map[string]string{"name": "Ada", "email": "ada@example.com"})
+	during := sessionID()
+	b.Submit(p.Form(t, "/logout"), nil)
+	b.Get(base + "/login")
+	after := sessionID()
+	if before == "" || during == "" || after == "" || before == during || during == after {
+		t.Fatalf("session IDs before login, signed in, after logout: %.8s… %.8s… %.8s…; want three different IDs", before, during, after)
+	}
+	// The pre-login session ID no longer works.
+	fixation := testclient.New(t)
+	fixation.Client.Jar.SetCookies(u, []*http.Cookie{{Name: "session", Value: before}})
+	if p := fixation.Get(base + "/"); !strings.Contains(p.Body, "Welcome Guest") {
+		t.Fatalf("the pre-login session ID signs someone in:\n%s", p.Body)
+	}
+}
+
+func TestCrossOriginLogoutRefused(t *testing.T) {
+	base, _ := startApp(t, map[string]string{"SESSION_STORE": "memory"})
+	b := testclient.New(t)
+	p := signInDev(t, b, base, "/login", "Ada", "ada@example.com")
+	form := p.Form(t, "/logout")
+	for name, header := range map[string][2]string{
+		"Sec-Fetch-Site cross-site": {"Sec-Fetch-Site", "cross-site"},
+		"Origin of another site":    {"Origin", "https://evil.example"},
+	} {
+		req, _ := http.NewRequest("POST", form.Action, strings.NewReader(form.Values.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(header[0], header[1])
+		resp, err := b.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: logout answered %d, want 403", name, resp.StatusCode)
+		}
+		if p := b.Get(base + "/"); !strings.Contains(p.Body, "Welcome Ada!") {
+			t.Errorf("%s: the user was signed out", name)
+		}
+	}
+}
+
+func TestPendingLoginsAreCapped(t *testing.T) {
+	base, _ := startApp(t, map[string]string{"SESSION_STORE": "memory"})
+	b := testclient.New(t)
+	var forms []testclient.Form
+	for range 12 {
+		forms = append(forms, b.Get(base+"/login").Form(t, "/authorize"))
+	}
+	// The oldest attempts were dropped; the newest still complete.
+	if p := b.Submit(forms[0], nil); p.Status != http.StatusBadRequest {
+		t.Errorf("oldest of 12 pending logins: got %d, want 400", p.Status)
+	}
+	if p := b.Submit(forms[11], nil); p.Status != http.StatusOK || !strings.Contains(p.Body, "Welcome Demo User!") {
+		t.Errorf("newest of 12 pending logins: got %d, want signed in", p.Status)
+	}
+}
+
+func TestProviderErrorTextIsEscaped(t *testing.T) {
+	base, _ := startApp(t, map[string]string{"SESSION_STORE": "memory"})
+	b := testclient.New(t)
+	loc, _ := url.Parse(b.NoRedirects().Get(base + "/login").Header.Get("Location"))
+	p := b.Get(base + "/callback?" + url.Values{
+		"state":             {loc.Query().Get("state")},
+		"error":             {"<b>access_denied</b>"},
+		"error_description": {`<script>alert("x")</script>`},
+	}.Encode())
+	if p.Status != http.StatusBadRequest || strings.Contains(p.Body, "<script>") || strings.Contains(p.Body, "<b>") ||
+		!strings.Contains(p.Body, "&lt;script&gt;") {
+		t.Fatalf("provider error page: want 400 with the provider's text escaped, got %d:\n%s", p.Status, p.Body)
+	}
+}
+
+func TestErrorReferenceMatchesLogLine(t *testing.T) {
+	base, _ := startApp(t, map[string]string{"SESSION_STORE": "memory"})
+	p := testclient.New(t).Get(base + "/callback?code=x")
+	ref := regexp.MustCompile(`reference <code>([A-Za-z0-9._-]+)</code>`).FindStringSubmatch(p.Body)
+	if ref == nil {
+		t.Fatalf("error page without a reference:\n%s", p.Body)
+	}
+	if !strings.Contains(suiteLog.String(), "request_id="+ref[1]) {
+		t.Fatalf("no log line carries the error page's reference %s", ref[1])
+	}
+	// A client's well-formed request ID becomes the reference.
+	req, _ := http.NewRequest("GET", base+"/callback?code=x", nil)
+	req.Header.Set("X-Request-Id", "client-chosen.ID_1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Request-Id"); got != "client-chosen.ID_1" {
+		t.Errorf("X-Request-Id = %q, want the client's", got)
+	}
+}
+
+func TestHostileRequestsGetErrorsNotCrashes(t *testing.T) {
+	base, _ := startApp(t, map[string]string{"SESSION_STORE": "memory"})
+	b := testclient.New(t)
+	huge := strings.Repeat("A", 1<<20)
+	for _, tc := range []struct {
+		name   string
+		req    func() *http.Request
+		status int
+	}{
+		{"huge logout body", func() *http.Request {
+			r, _ := http.NewRequest("POST", base+"/logout", strings.NewReader("csrf_token="+huge))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			return r
+		}, http.StatusForbidden},
+		{"garbage session cookie", func() *http.Request {
+			r, _ := http.NewRequest("GET", base+"/", nil)
+			r.Header.Set("Cookie", "session="+strings.Repeat("%zz", 1000))
+			return r
+		}, http.StatusOK},
+		{"long state", func() *http.Request {
+			r, _ := http.NewRequest("GET", base+"/callback?code=x&state="+strings.Repeat("s", 30000), nil)
+			return r
+		}, http.StatusBadRequest},
+		{"returnTo to another site", func() *http.Request {
+			r, _ := http.NewRequest("GET", base+"/login?returnTo=//evil.example", nil)
+			return r
+		}, http.StatusOK},
+	} {
+		resp, err := b.Client.Do(tc.req())
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: got %d, want %d", tc.name, resp.StatusCode, tc.status)
+		}
+	}
+	if p := b.Get(base + "/healthz"); p.Status != http.StatusOK {
+		t.Fatalf("the app stopped serving")
+	}
+}
+
+func TestTokenEndpointAuthenticationFollowsDiscovery(t *testing.T) {
+	var sawPost, sawBasic bool
+	base, _ := startFaultyProvider(t, nil, func(f *faultyProvider) {
+		f.set(nil, nil, map[string]http.HandlerFunc{
+			"/.well-known/openid-configuration": func(w http.ResponseWriter, r *http.Request) {
+				rec := httptest.NewRecorder()
+				f.idp.ServeHTTP(rec, r)
+				body := strings.Replace(rec.Body.String(), `"client_secret_basic",`, "", 1)
+				w.Header().Set("Content-Type", "application/json")
+				w.Write([]byte(body))
+			},
+			"/token": func(w http.ResponseWriter, r *http.Request) {
+				_, _, sawBasic = r.BasicAuth()
+				r.ParseForm()
+				sawPost = r.PostForm.Get("client_secret") != ""
+				f.idp.ServeHTTP(w, r)
+			},
+		})
+	})
+	p := signIn(t, testclient.New(t), base, "post@example.com", nil)
+	if !strings.Contains(p.Body, "Welcome User post@example.com!") || !sawPost || sawBasic {
+		t.Fatalf("provider advertising only client_secret_post: signed in=%v, post=%v, basic=%v",
+			strings.Contains(p.Body, "Welcome"), sawPost, sawBasic)
+	}
+}
