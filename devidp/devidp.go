@@ -30,6 +30,9 @@ type Client struct {
 	RedirectURIs []string
 	// PostLogoutRedirectURIs are where end_session may send the browser back to.
 	PostLogoutRedirectURIs []string
+	// BackchannelLogoutURI, if set, receives a logout token (OpenID Connect
+	// Back-Channel Logout 1.0) when the user signs out at the provider.
+	BackchannelLogoutURI string
 }
 
 // Config configures a Provider.
@@ -42,14 +45,22 @@ type Config struct {
 	Key *rsa.PrivateKey
 	// DefaultName and DefaultEmail pre-fill the sign-in page.
 	DefaultName, DefaultEmail string
+	// AccessTokenLifetime is how long access tokens last; refresh tokens,
+	// issued when offline_access is granted, rotate on every use.
+	// Default: DefaultAccessTokenLifetime.
+	AccessTokenLifetime time.Duration
+	// HTTPClient sends back-channel logout requests. Default: a client with
+	// a 5 s timeout.
+	HTTPClient *http.Client
 }
 
 // Lifetimes of what the provider issues.
 const (
-	CodeLifetime        = time.Minute
-	AccessTokenLifetime = time.Hour
-	IDTokenLifetime     = time.Hour
-	maxPending          = 100_000 // codes or access tokens held at once
+	CodeLifetime               = time.Minute
+	DefaultAccessTokenLifetime = time.Hour
+	IDTokenLifetime            = time.Hour
+	RefreshTokenLifetime       = 24 * time.Hour
+	maxPending                 = 100_000 // codes or access tokens held at once
 )
 
 // Provider is an OpenID provider; it is an http.Handler for the paths under
@@ -63,11 +74,14 @@ type Provider struct {
 	pub     *rsa.PublicKey
 	defName string
 	defMail string
+	access  time.Duration
+	client  *http.Client
 	mux     *http.ServeMux
 
-	mu     sync.Mutex
-	codes  map[string]grant
-	tokens map[string]grant
+	mu      sync.Mutex
+	codes   map[string]grant
+	tokens  map[string]grant
+	refresh map[string]grant
 }
 
 // grant is what a code or access token stands for.
@@ -130,8 +144,17 @@ func New(cfg Config) (*Provider, error) {
 		pub:     &cfg.Key.PublicKey,
 		defName: cfg.DefaultName,
 		defMail: cfg.DefaultEmail,
+		access:  cfg.AccessTokenLifetime,
+		client:  cfg.HTTPClient,
 		codes:   make(map[string]grant),
 		tokens:  make(map[string]grant),
+		refresh: make(map[string]grant),
+	}
+	if p.access <= 0 {
+		p.access = DefaultAccessTokenLifetime
+	}
+	if p.client == nil {
+		p.client = &http.Client{Timeout: 5 * time.Second}
 	}
 	if p.defName == "" {
 		p.defName, p.defMail = "Demo User", "demo@example.com"
@@ -192,6 +215,19 @@ func (p *Provider) store(m map[string]grant, g grant) (string, bool) {
 	k := rand.Text()
 	m[k] = g
 	return k, true
+}
+
+// revoke forgets every access and refresh token of the provider session sid.
+func (p *Provider) revoke(sid string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range []map[string]grant{p.tokens, p.refresh} {
+		for k, g := range m {
+			if g.sid == sid {
+				delete(m, k)
+			}
+		}
+	}
 }
 
 // take returns the grant under k; codes are removed so they work only once.

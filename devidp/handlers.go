@@ -1,6 +1,7 @@
 package devidp
 
 import (
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/sha256"
@@ -187,15 +188,32 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
 		return
 	}
-	if r.PostForm.Get("grant_type") != "authorization_code" {
-		tokenError(w, http.StatusBadRequest, "unsupported_grant_type", "only authorization_code is supported")
+	var g grant
+	switch r.PostForm.Get("grant_type") {
+	case "authorization_code":
+		g, ok = p.take(p.codes, r.PostForm.Get("code"), true)
+		if !ok || g.client != client.ID || g.redirectURI != r.PostForm.Get("redirect_uri") || !pkceMatches(g.challenge, r.PostForm.Get("code_verifier")) {
+			tokenError(w, http.StatusBadRequest, "invalid_grant", "the code is invalid, expired, used, or was issued for another request")
+			return
+		}
+	case "refresh_token":
+		// Refresh tokens rotate: each works once (OAuth 2.0 Security BCP 4.14).
+		g, ok = p.take(p.refresh, r.PostForm.Get("refresh_token"), true)
+		if !ok || g.client != client.ID {
+			tokenError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is invalid, expired or already used")
+			return
+		}
+		g.nonce = "" // a refreshed ID token carries no nonce (Core 12.2)
+	default:
+		tokenError(w, http.StatusBadRequest, "unsupported_grant_type", "authorization_code and refresh_token are supported")
 		return
 	}
-	g, ok := p.take(p.codes, r.PostForm.Get("code"), true)
-	if !ok || g.client != client.ID || g.redirectURI != r.PostForm.Get("redirect_uri") || !pkceMatches(g.challenge, r.PostForm.Get("code_verifier")) {
-		tokenError(w, http.StatusBadRequest, "invalid_grant", "the code is invalid, expired, used, or was issued for another request")
-		return
-	}
+	p.issueTokens(w, client, g)
+}
+
+// issueTokens answers the token endpoint with an ID token, an access token
+// and, when offline_access was granted, a new refresh token.
+func (p *Provider) issueTokens(w http.ResponseWriter, client Client, g grant) {
 	now := time.Now()
 	claims := p.claims(g)
 	claims["iss"] = p.issuer
@@ -212,19 +230,27 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusInternalServerError, "server_error", "could not sign the ID token")
 		return
 	}
-	g.expires = now.Add(AccessTokenLifetime)
+	g.expires = now.Add(p.access)
 	access, ok := p.store(p.tokens, g)
 	if !ok {
 		tokenError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "too many outstanding tokens")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	resp := map[string]any{
 		"access_token": access,
 		"token_type":   "Bearer",
-		"expires_in":   int(AccessTokenLifetime.Seconds()),
+		"expires_in":   int(p.access.Seconds()),
 		"id_token":     idToken,
 		"scope":        g.scope,
-	})
+	}
+	if slices.Contains(strings.Fields(g.scope), "offline_access") {
+		g.expires = now.Add(RefreshTokenLifetime)
+		if resp["refresh_token"], ok = p.store(p.refresh, g); !ok {
+			tokenError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "too many outstanding tokens")
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // claims are the user's claims that the granted scopes release.
@@ -297,13 +323,20 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p.claims(g))
 }
 
-// handleEndSession implements RP-initiated logout: it returns the browser to
-// a registered post-logout URL, or says the user is signed out.
+// handleEndSession implements RP-initiated logout: it ends the provider
+// session the ID token hint names, tells the client through back-channel
+// logout, and returns the browser to a registered post-logout URL, or says
+// the user is signed out.
 func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	hint := p.hintClaims(q.Get("id_token_hint"))
+	if hint.SID != "" {
+		p.revoke(hint.SID)
+		p.backchannelLogout(r.Context(), hint)
+	}
 	clientID := q.Get("client_id")
 	if clientID == "" {
-		clientID = p.hintAudience(q.Get("id_token_hint"))
+		clientID = hint.Aud
 	}
 	target := q.Get("post_logout_redirect_uri")
 	if c, ok := p.clients[clientID]; ok && target != "" && slices.Contains(c.PostLogoutRedirectURIs, target) {
@@ -316,24 +349,59 @@ func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	p.page(w, http.StatusOK, "error", errorPage{Title: "Signed out", Message: "You are signed out of the development provider."})
 }
 
-// hintAudience returns the client an ID token we signed was issued to.
-func (p *Provider) hintAudience(hint string) string {
-	if hint == "" {
-		return ""
+// hint is what end_session needs of an ID token we signed.
+type hint struct {
+	Aud string `json:"aud"`
+	Sub string `json:"sub"`
+	SID string `json:"sid"`
+}
+
+// hintClaims returns the claims of an ID token we signed; expired ones are
+// fine (OpenID Connect RP-Initiated Logout 1.0, section 2).
+func (p *Provider) hintClaims(raw string) hint {
+	var h hint
+	if raw == "" {
+		return h
 	}
-	jws, err := jose.ParseSigned(hint, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
-		return ""
+		return h
 	}
 	payload, err := jws.Verify(p.pub)
 	if err != nil {
-		return ""
+		return h
 	}
-	var c struct {
-		Aud string `json:"aud"`
+	json.Unmarshal(payload, &h)
+	return h
+}
+
+// backchannelLogout posts a logout token (OpenID Connect Back-Channel
+// Logout 1.0, section 2.4) to the client of the session, if it registered
+// a back-channel logout URI. Failures are the client's problem: the user is
+// signed out here either way.
+func (p *Provider) backchannelLogout(ctx context.Context, h hint) {
+	c, ok := p.clients[h.Aud]
+	if !ok || c.BackchannelLogoutURI == "" {
+		return
 	}
-	json.Unmarshal(payload, &c)
-	return c.Aud
+	now := time.Now()
+	token, err := p.Sign(map[string]any{
+		"iss": p.issuer, "aud": c.ID, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(),
+		"jti": rand.Text(), "sub": h.Sub, "sid": h.SID,
+		"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}},
+	})
+	if err != nil {
+		return
+	}
+	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, c.BackchannelLogoutURI,
+		strings.NewReader(url.Values{"logout_token": {token}}.Encode()))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, err := p.client.Do(req); err == nil {
+		resp.Body.Close()
+	}
 }
 
 type errorPage struct {

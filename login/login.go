@@ -19,12 +19,14 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/gologin/gologin/sessionstore"
 )
@@ -69,6 +71,9 @@ type Config struct {
 	// Sessions keeps users and login attempts; use sessionstore.Codec as its
 	// codec so its store can find sessions by sid and sub.
 	Sessions *scs.SessionManager
+	// Store is Sessions' store. With it, back-channel logout and signing out
+	// of all devices work, and token refreshes are locked across instances.
+	Store sessionstore.Store
 	// IdleTimeout signs out a user who made no request for this long; 0
 	// means never. The absolute limit is Sessions.Lifetime.
 	IdleTimeout time.Duration
@@ -111,8 +116,10 @@ func (e *Error) Unwrap() error { return e.Err }
 // Auth is a relying party of one provider. Its methods are safe for
 // concurrent use.
 type Auth struct {
-	cfg      Config
-	provider lazyProvider
+	cfg       Config
+	provider  lazyProvider
+	refreshes singleflight.Group // by session token
+	jtis      jtiCache
 }
 
 // New checks cfg and returns an Auth. It does not contact the provider:
@@ -181,6 +188,33 @@ func (a *Auth) ProviderStatus() (ready bool, lastErr error) {
 // optional returnTo query parameter, a local path, is where the browser
 // goes after signing in.
 func (a *Auth) Login(w http.ResponseWriter, r *http.Request) {
+	a.login(w, r, nil)
+}
+
+// reservedParams are set by the login itself and cannot be overridden.
+var reservedParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce",
+	"code_challenge", "code_challenge_method", "response_mode"}
+
+// LoginWith returns a Login handler that adds params to its authorization
+// requests, after Config.AuthParams: prompt, login_hint, max_age, audience,
+// organization, ui_locales... With max_age, the ID token's auth_time must
+// show a sign-in within that many seconds. Parameters the flow itself sets
+// (state, nonce, redirect_uri...) are refused.
+func (a *Auth) LoginWith(params url.Values) (http.HandlerFunc, error) {
+	for k := range params {
+		if slices.Contains(reservedParams, k) {
+			return nil, fmt.Errorf("login: LoginWith cannot set %q", k)
+		}
+	}
+	if v := params.Get("max_age"); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 {
+			return nil, fmt.Errorf("login: max_age %q is not a number of seconds", v)
+		}
+	}
+	return func(w http.ResponseWriter, r *http.Request) { a.login(w, r, params) }, nil
+}
+
+func (a *Auth) login(w http.ResponseWriter, r *http.Request, params url.Values) {
 	d, err := a.provider.get(r.Context())
 	if err != nil {
 		a.fail(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable",
@@ -195,6 +229,10 @@ func (a *Auth) Login(w http.ResponseWriter, r *http.Request) {
 	sm := a.cfg.Sessions
 	state := rand.Text()
 	tx := transaction{Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier(), ReturnTo: returnTo, Started: a.cfg.Now()}
+	if v := params.Get("max_age"); v != "" {
+		tx.MaxAge, _ = strconv.Atoi(v)
+		tx.CheckMaxAge = true
+	}
 	saveTransaction(ctx, sm, state, tx)
 	if _, signedIn := a.User(r); !signedIn {
 		// A browser that only started a login keeps its session no longer
@@ -202,7 +240,13 @@ func (a *Auth) Login(w http.ResponseWriter, r *http.Request) {
 		sm.SetDeadline(ctx, tx.Started.Add(TransactionLifetime))
 	}
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(tx.Nonce), oauth2.S256ChallengeOption(tx.Verifier)}
-	for k, vs := range a.cfg.AuthParams {
+	merged := url.Values{}
+	for _, ps := range []url.Values{a.cfg.AuthParams, params} {
+		for k, vs := range ps {
+			merged[k] = vs
+		}
+	}
+	for k, vs := range merged {
 		for _, v := range vs {
 			opts = append(opts, oauth2.SetAuthURLParam(k, v))
 		}
@@ -267,7 +311,7 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, http.StatusBadGateway, "Sign-in failed", "The sign-in provider sent no ID token.", nil)
 		return
 	}
-	idt, err := a.verifyIDToken(tctx, d, rawID, tx.Nonce)
+	idt, err := a.verifyIDToken(tctx, d, rawID, tx)
 	switch {
 	case err == nil:
 	case errors.Is(err, errKeysUnavailable) && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err)):
@@ -340,11 +384,33 @@ func isTimeout(err error) bool {
 // the session server-side and sends the browser to the provider's logout,
 // which returns it to PostLogoutRedirectURL.
 func (a *Auth) Logout(w http.ResponseWriter, r *http.Request) {
+	a.logout(w, r, false)
+}
+
+// LogoutEverywhere is Logout that first deletes every session of the user,
+// on every device, from Config.Store.
+func (a *Auth) LogoutEverywhere(w http.ResponseWriter, r *http.Request) {
+	a.logout(w, r, true)
+}
+
+func (a *Auth) logout(w http.ResponseWriter, r *http.Request, everywhere bool) {
 	ctx := r.Context()
 	if !a.ValidCSRF(r) {
 		a.fail(w, r, http.StatusForbidden, "Sign-out not confirmed",
 			"This sign-out request did not come from this site's sign-out button. Use the button to sign out.", nil)
 		return
+	}
+	if u, ok := a.User(r); ok && everywhere {
+		if a.cfg.Store == nil {
+			a.fail(w, r, http.StatusNotImplemented, "Not available", "Signing out of all devices is not set up here.", nil)
+			return
+		}
+		n, err := a.cfg.Store.DeleteBySubject(ctx, u.Subject)
+		if err != nil {
+			a.fail(w, r, http.StatusServiceUnavailable, "Sign-out failed", "We could not end your sessions. Please try again.", err)
+			return
+		}
+		a.cfg.Logger.InfoContext(ctx, "signed out of all devices", "sessions_deleted", n)
 	}
 	toks, _ := a.cfg.Sessions.Get(ctx, tokensKey).(tokens)
 	if err := a.cfg.Sessions.Destroy(ctx); err != nil {

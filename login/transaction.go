@@ -18,6 +18,9 @@ type transaction struct {
 	Verifier string // PKCE code verifier (RFC 7636)
 	ReturnTo string
 	Started  time.Time
+	// MaxAge, when CheckMaxAge, is the max_age the login asked for.
+	MaxAge      int
+	CheckMaxAge bool
 }
 
 const (

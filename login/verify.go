@@ -16,7 +16,7 @@ import (
 // go-oidc checks the signature against the provider's JWKS with the
 // algorithms discovery advertises, iss and aud; the checks it leaves to its
 // callers are here: exp and iat with clock skew, nonce, azp and sub.
-func (a *Auth) verifyIDToken(ctx context.Context, d *discovered, raw, nonce string) (*oidc.IDToken, error) {
+func (a *Auth) verifyIDToken(ctx context.Context, d *discovered, raw string, tx transaction) (*oidc.IDToken, error) {
 	var fetchErr error
 	tok, err := d.verifier.Verify(context.WithValue(ctx, fetchErrKey{}, &fetchErr), raw)
 	if fetchErr != nil {
@@ -38,14 +38,19 @@ func (a *Auth) verifyIDToken(ctx context.Context, d *discovered, raw, nonce stri
 		return nil, errors.New("ID token issued in the future")
 	case tok.Subject == "":
 		return nil, errors.New("ID token has no sub")
-	case subtle.ConstantTimeCompare([]byte(tok.Nonce), []byte(nonce)) != 1:
+	case subtle.ConstantTimeCompare([]byte(tok.Nonce), []byte(tx.Nonce)) != 1:
 		return nil, errors.New("ID token nonce does not match this login")
 	}
 	var c struct {
-		AZP string `json:"azp"`
+		AZP      string `json:"azp"`
+		AuthTime int64  `json:"auth_time"`
 	}
 	if err := tok.Claims(&c); err != nil {
 		return nil, err
+	}
+	// Core 3.1.3.7 (11): with max_age, auth_time must show a recent sign-in.
+	if tx.CheckMaxAge && (c.AuthTime == 0 || now.After(time.Unix(c.AuthTime, 0).Add(time.Duration(tx.MaxAge)*time.Second+skew))) {
+		return nil, errors.New("ID token auth_time missing or older than max_age")
 	}
 	if (len(tok.Audience) > 1 || c.AZP != "") && c.AZP != a.cfg.ClientID {
 		return nil, errors.New("ID token azp is not this client")

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -71,6 +72,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		Scopes:                cfg.Scopes,
 		PostLogoutRedirectURL: cfg.HomeURL(),
 		Sessions:              sm,
+		Store:                 store,
 		IdleTimeout:           cfg.SessionIdle,
 		Timeout:               cfg.ProviderTimeout,
 		ClockSkew:             cfg.ClockSkew,
@@ -82,6 +84,9 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		// Auth0 applications authenticate with "Client Secret (Post)" unless
 		// changed in the dashboard.
 		lc.TokenAuthMethod = "client_secret_post"
+		if cfg.Auth0Audience != "" {
+			lc.AuthParams = url.Values{"audience": {cfg.Auth0Audience}}
+		}
 	}
 	if cfg.Provider == config.Dev {
 		if err := a.startDevProvider(&lc); err != nil {
@@ -101,6 +106,10 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	return a, nil
 }
 
+// devAccessTokenLifetime is how long the development provider's access
+// tokens last.
+const devAccessTokenLifetime = 5 * time.Minute
+
 // startDevProvider creates the embedded development provider under
 // /devidp and points lc at it.
 func (a *App) startDevProvider(lc *login.Config) error {
@@ -119,7 +128,13 @@ func (a *App) startDevProvider(lc *login.Config) error {
 			Secret:                 lc.ClientSecret,
 			RedirectURIs:           []string{lc.RedirectURL},
 			PostLogoutRedirectURIs: []string{lc.PostLogoutRedirectURL},
+			BackchannelLogoutURI:   a.cfg.BaseURL + "/backchannel-logout",
 		}},
+		// Short-lived, so that token refresh is exercised in development.
+		AccessTokenLifetime: devAccessTokenLifetime,
+		// The app is in this process too: post back-channel logouts to it
+		// directly.
+		HTTPClient: &http.Client{Transport: handlerTransport{a}, Timeout: a.cfg.ProviderTimeout},
 	})
 	if err != nil {
 		return err

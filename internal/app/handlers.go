@@ -1,8 +1,12 @@
 package app
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -103,4 +107,49 @@ func (a *App) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(res)
+}
+
+// apiCall is the userinfo page's data.
+type apiCall struct {
+	URL    string
+	Status string
+	Body   string
+}
+
+// handleUserinfo calls an API with the user's access token, refreshed when
+// needed: the provider's userinfo endpoint, which every provider has.
+func (a *App) handleUserinfo(w http.ResponseWriter, r *http.Request) {
+	client, err := a.auth.Client(r)
+	var e *login.Error
+	if errors.As(err, &e) && e.Status == http.StatusUnauthorized {
+		http.Redirect(w, r, "/login?returnTo=%2Fuserinfo", http.StatusFound)
+		return
+	}
+	if err != nil {
+		a.renderError(w, r, err)
+		return
+	}
+	endpoint, err := a.auth.UserInfoURL(r.Context())
+	if err != nil || endpoint == "" {
+		a.renderError(w, r, &login.Error{Status: http.StatusServiceUnavailable, Title: "API unavailable",
+			Message: "The provider has no userinfo endpoint, or cannot be reached.", Err: err})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.ProviderTimeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		a.renderError(w, r, &login.Error{Status: http.StatusBadGateway, Title: "API call failed",
+			Message: "The API did not answer. Please try again.", Err: err})
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, body, "", "  ") != nil {
+		pretty.Reset()
+		pretty.Write(body)
+	}
+	a.render(w, r, http.StatusOK, "userinfo", apiCall{URL: endpoint, Status: resp.Status, Body: pretty.String()})
 }

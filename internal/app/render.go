@@ -24,7 +24,7 @@ var staticFS, _ = fs.Sub(staticRoot, "static")
 // pages holds one template set per page, each with the shared layout.
 var pages = func() map[string]*template.Template {
 	m := make(map[string]*template.Template)
-	for _, name := range []string{"index", "profile", "logout", "error"} {
+	for _, name := range []string{"index", "profile", "logout", "error", "userinfo"} {
 		m[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m

@@ -13,6 +13,8 @@ func (a *App) routes() http.Handler {
 	pages.HandleFunc("GET /callback", a.auth.Callback)
 	pages.HandleFunc("POST /logout", a.auth.Logout)
 	pages.HandleFunc("GET /logout", a.handleLogoutPage)
+	pages.HandleFunc("POST /logout/all", a.auth.LogoutEverywhere)
+	pages.Handle("GET /userinfo", a.auth.RequireUser(http.HandlerFunc(a.handleUserinfo)))
 	pages.Handle("GET /profile", a.auth.RequireUser(http.HandlerFunc(a.handleProfile)))
 	pages.HandleFunc("/", a.handleNotFound)
 
@@ -20,6 +22,8 @@ func (a *App) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.handleHealthz)
 	mux.HandleFunc("GET /readyz", a.handleReadyz)
+	// Server to server, without cookies: the signed logout token is the proof.
+	mux.HandleFunc("POST /backchannel-logout", a.auth.BackchannelLogout)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(staticFS)))
 	if a.devidp != nil {
 		mux.Handle("/devidp/", a.devidp)
@@ -27,7 +31,9 @@ func (a *App) routes() http.Handler {
 	mux.Handle("/", a.sessions.LoadAndSave(a.auth.ExpireIdle(pages)))
 
 	var h http.Handler = mux
-	h = http.NewCrossOriginProtection().Handler(h)
+	cop := http.NewCrossOriginProtection()
+	cop.AddInsecureBypassPattern("POST /backchannel-logout")
+	h = cop.Handler(h)
 	h = securityHeaders(h)
 	h = limitBody(h)
 	h = a.accessLog(h)

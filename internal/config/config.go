@@ -35,6 +35,8 @@ type Config struct {
 	ClientID     string
 	ClientSecret string
 	Scopes       []string
+	// Auth0Audience asks Auth0 for an access token for this API.
+	Auth0Audience string
 
 	SessionStore    string
 	SessionMaxAge   time.Duration
@@ -168,6 +170,7 @@ func (c *Config) loadProvider(env func(string) string, base *url.URL) []error {
 			return []error{fmt.Errorf("AUTH0_DOMAIN=%q: want your tenant's domain, such as dev-abc123.us.auth0.com", env("AUTH0_DOMAIN"))}
 		}
 		c.Issuer = u.String()
+		c.Auth0Audience = env("AUTH0_AUDIENCE")
 	case len(oi) > 0:
 		c.Provider = OIDC
 		c.ClientID, c.ClientSecret = env("OIDC_CLIENT_ID"), env("OIDC_CLIENT_SECRET")
