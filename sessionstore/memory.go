@@ -15,6 +15,14 @@ type Memory struct {
 	bySub map[string]map[string]struct{}
 	done  chan struct{}
 	once  sync.Once
+
+	lockMu sync.Mutex
+	locks  map[string]memoryLock
+}
+
+type memoryLock struct {
+	until    time.Time
+	released chan struct{}
 }
 
 type memoryItem struct {
@@ -31,6 +39,7 @@ func NewMemory() *Memory {
 		bySID: make(map[string]map[string]struct{}),
 		bySub: make(map[string]map[string]struct{}),
 		done:  make(chan struct{}),
+		locks: make(map[string]memoryLock),
 	}
 	go purgeEvery(time.Minute, m.done, func() { m.purge(time.Now()) })
 	return m
@@ -76,6 +85,52 @@ func (m *Memory) DeleteBySID(_ context.Context, sid string) (int, error) {
 // DeleteBySubject implements Store.
 func (m *Memory) DeleteBySubject(_ context.Context, sub string) (int, error) {
 	return m.deleteAll(m.bySub, sub), nil
+}
+
+// Lock implements Store.
+func (m *Memory) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+	for {
+		m.lockMu.Lock()
+		now := time.Now()
+		held, ok := m.locks[name]
+		if !ok || now.After(held.until) {
+			mine := memoryLock{until: now.Add(ttl), released: make(chan struct{})}
+			m.locks[name] = mine
+			m.lockMu.Unlock()
+			return func() {
+				m.lockMu.Lock()
+				defer m.lockMu.Unlock()
+				if cur, ok := m.locks[name]; ok && cur.released == mine.released {
+					delete(m.locks, name)
+					close(mine.released)
+				}
+			}, nil
+		}
+		m.lockMu.Unlock()
+		lapse := time.NewTimer(time.Until(held.until))
+		select {
+		case <-held.released:
+		case <-lapse.C:
+		case <-ctx.Done():
+			lapse.Stop()
+			return nil, ctx.Err()
+		}
+		lapse.Stop()
+	}
+}
+
+// Count implements Store.
+func (m *Memory) Count(context.Context) (int, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	now := time.Now()
+	n := 0
+	for _, it := range m.items {
+		if now.Before(it.expiry) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Ping implements Store; memory always answers.

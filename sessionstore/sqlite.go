@@ -35,6 +35,11 @@ var sqliteMigrations = []string{
 	CREATE INDEX sessions_expiry ON sessions(expiry);
 	CREATE INDEX sessions_sid ON sessions(sid) WHERE sid <> '';
 	CREATE INDEX sessions_sub ON sessions(sub) WHERE sub <> '';`,
+	`CREATE TABLE locks (
+		name  TEXT PRIMARY KEY,
+		owner TEXT NOT NULL,
+		until INTEGER NOT NULL
+	);`,
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path, brings
@@ -135,6 +140,22 @@ func (s *SQLite) deleteWhere(ctx context.Context, query, arg string) (int, error
 	}
 	n, err := res.RowsAffected()
 	return int(n), err
+}
+
+// Lock implements Store with a row in the locks table, which every
+// process sharing the database file sees.
+func (s *SQLite) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+	return lockWithTable(ctx, s.db, name, ttl, sqliteLockSQL)
+}
+
+const sqliteLockSQL = `INSERT INTO locks (name, owner, until) VALUES (?, ?, ?)
+	ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE locks.until <= ?`
+
+// Count implements Store.
+func (s *SQLite) Count(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sessions WHERE expiry > ?`, time.Now().UnixMilli()).Scan(&n)
+	return n, err
 }
 
 // Ping implements Store by running a query, which also catches a database

@@ -32,6 +32,12 @@ type Store interface {
 	// DeleteBySubject deletes every session of the user sub and reports how
 	// many it deleted.
 	DeleteBySubject(ctx context.Context, sub string) (int, error)
+	// Lock takes the named lock, shared by every process using the store,
+	// waiting until it is free or ctx ends; the lock lapses after ttl if not
+	// released. It serialises work on one session, such as a token refresh.
+	Lock(ctx context.Context, name string, ttl time.Duration) (unlock func(), err error)
+	// Count reports how many unexpired sessions the store holds.
+	Count(ctx context.Context) (int, error)
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	// Close stops background work and releases the store's resources.
@@ -111,6 +117,20 @@ func (t timeoutStore) DeleteBySubject(ctx context.Context, sub string) (int, err
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
 	return t.s.DeleteBySubject(ctx, sub)
+}
+
+// Lock bounds only the wait for the lock; the lock itself lasts until
+// unlocked or ttl, and stores bound their own unlock calls.
+func (t timeoutStore) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+	ctx, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	return t.s.Lock(ctx, name, ttl)
+}
+
+func (t timeoutStore) Count(ctx context.Context) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	return t.s.Count(ctx)
 }
 
 func (t timeoutStore) Ping(ctx context.Context) error {
