@@ -1,0 +1,234 @@
+package app
+
+import (
+	"crypto/rand"
+	"fmt"
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gologin/gologin/devidp"
+	"github.com/gologin/gologin/internal/testclient"
+)
+
+// claimOn reads a claim's value from the profile page.
+func claimOn(t *testing.T, b *testclient.Browser, base, name string) string {
+	t.Helper()
+	body := b.Get(base + "/profile").Body
+	m := regexp.MustCompile(`<th scope="row">` + regexp.QuoteMeta(name) + `</th><td>([^<]*)</td>`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("profile page has no %s claim:\n%s", name, body)
+	}
+	return html.UnescapeString(m[1])
+}
+
+func signedIn(b *testclient.Browser, base string) bool {
+	return strings.Contains(b.Get(base+"/").Body, "Log out")
+}
+
+// logoutToken signs a back-channel logout token; edit changes its claims.
+func logoutToken(t *testing.T, f *faultyProvider, edit func(map[string]any)) string {
+	t.Helper()
+	now := time.Now()
+	c := map[string]any{
+		"iss": f.cfg.Issuer, "aud": "app", "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "jti": rand.Text(),
+		"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}},
+	}
+	edit(c)
+	tok, err := f.idp.Sign(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func postLogoutToken(t *testing.T, base, token string) int {
+	t.Helper()
+	resp, err := http.PostForm(base+"/backchannel-logout", url.Values{"logout_token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestBackchannelLogout(t *testing.T) {
+	for _, store := range []string{"memory", "sqlite"} {
+		t.Run(store, func(t *testing.T) {
+			env := map[string]string{}
+			if store == "memory" {
+				env["SESSION_STORE"] = "memory"
+			}
+			base, f := startFaultyProvider(t, env)
+			// Two devices of one user, each its own provider session, and
+			// another user.
+			phone, laptop, other := testclient.New(t), testclient.New(t), testclient.New(t)
+			for _, b := range []*testclient.Browser{phone, laptop} {
+				signIn(t, b, base, "ada@example.com", nil)
+			}
+			signIn(t, other, base, "grace@example.com", nil)
+			phoneSID, sub := claimOn(t, phone, base, "sid"), claimOn(t, phone, base, "sub")
+			valid := func(c map[string]any) { c["sid"], c["sub"] = phoneSID, sub }
+
+			invalid := []struct {
+				name string
+				edit func(map[string]any)
+			}{
+				{"no events", func(c map[string]any) { valid(c); delete(c, "events") }},
+				{"has a nonce", func(c map[string]any) { valid(c); c["nonce"] = "n" }},
+				{"another audience", func(c map[string]any) { valid(c); c["aud"] = "another-app" }},
+				{"another issuer", func(c map[string]any) { valid(c); c["iss"] = "https://evil.example" }},
+				{"expired", func(c map[string]any) { valid(c); c["exp"] = time.Now().Add(-time.Hour).Unix() }},
+				{"issued long ago", func(c map[string]any) { valid(c); c["iat"] = time.Now().Add(-time.Hour).Unix() }},
+				{"no iat", func(c map[string]any) { valid(c); delete(c, "iat") }},
+				{"no jti", func(c map[string]any) { valid(c); delete(c, "jti") }},
+				{"neither sid nor sub", func(c map[string]any) {}},
+			}
+			for _, tc := range invalid {
+				if got := postLogoutToken(t, base, logoutToken(t, f, tc.edit)); got != http.StatusBadRequest {
+					t.Errorf("logout token with %s: got %d, want 400", tc.name, got)
+				}
+			}
+			if got := postLogoutToken(t, base, "not-a-jwt"); got != http.StatusBadRequest {
+				t.Errorf("garbage logout token: got %d, want 400", got)
+			}
+			if !signedIn(phone, base) || !signedIn(laptop, base) || !signedIn(other, base) {
+				t.Fatal("an invalid logout token signed someone out")
+			}
+
+			// By sid: only that device's session ends.
+			tok := logoutToken(t, f, valid)
+			if got := postLogoutToken(t, base, tok); got != http.StatusOK {
+				t.Fatalf("valid logout token by sid: got %d, want 200", got)
+			}
+			if signedIn(phone, base) || !signedIn(laptop, base) || !signedIn(other, base) {
+				t.Fatalf("after logout by sid: phone %v laptop %v other %v; want only the phone signed out",
+					signedIn(phone, base), signedIn(laptop, base), signedIn(other, base))
+			}
+			if got := postLogoutToken(t, base, tok); got != http.StatusBadRequest {
+				t.Errorf("replayed logout token: got %d, want 400", got)
+			}
+			// By sub alone: every session of the user ends.
+			if got := postLogoutToken(t, base, logoutToken(t, f, func(c map[string]any) { c["sub"] = sub })); got != http.StatusOK {
+				t.Fatalf("valid logout token by sub: got %d, want 200", got)
+			}
+			if signedIn(laptop, base) || !signedIn(other, base) {
+				t.Fatal("after logout by sub: want Ada signed out everywhere and Grace still signed in")
+			}
+		})
+	}
+}
+
+func TestDevProviderSendsBackchannelLogout(t *testing.T) {
+	base, _ := startApp(t, nil)
+	b := testclient.New(t)
+	p := signInDev(t, b, base, "/login", "Ada", "ada@example.com")
+	before := strings.Count(suiteLog.String(), "msg=\"back-channel logout\"")
+	b.Submit(p.Form(t, "/logout"), nil)
+	if after := strings.Count(suiteLog.String(), "msg=\"back-channel logout\""); after != before+1 {
+		t.Fatalf("signing out at the development provider: %d back-channel logouts logged, want 1", after-before)
+	}
+}
+
+func TestSignOutOfAllDevices(t *testing.T) {
+	base, _ := startApp(t, nil)
+	phone, laptop, other := testclient.New(t), testclient.New(t), testclient.New(t)
+	signInDev(t, phone, base, "/login", "Ada", "ada@example.com")
+	signInDev(t, laptop, base, "/login", "Ada", "ada@example.com")
+	signInDev(t, other, base, "/login", "Grace", "grace@example.com")
+
+	profile := laptop.Get(base + "/profile")
+	// Without the CSRF token nothing happens.
+	if p := laptop.PostForm(base+"/logout/all", nil); p.Status != http.StatusForbidden || !signedIn(phone, base) {
+		t.Fatalf("sign out of all devices without the token: got %d, want 403 and nobody signed out", p.Status)
+	}
+	p := laptop.Submit(profile.Form(t, "/logout/all"), nil)
+	if p.URL.Path != "/" || !strings.Contains(p.Body, "Welcome Guest") {
+		t.Fatalf("after signing out of all devices: want the guest home page, got %s", p.URL)
+	}
+	if signedIn(phone, base) || signedIn(laptop, base) || !signedIn(other, base) {
+		t.Fatal("want Ada signed out on both devices and Grace still signed in")
+	}
+}
+
+// refreshingProvider is a provider whose access tokens last 20 s, so every
+// API call refreshes them first (the app refreshes 30 s before expiry).
+func refreshingProvider(t *testing.T, env map[string]string) (string, *faultyProvider) {
+	t.Helper()
+	env["OIDC_SCOPES"] = "openid profile email offline_access"
+	return startFaultyProvider(t, env, func(f *faultyProvider) {
+		f.cfg.AccessTokenLifetime = 20 * time.Second
+		var err error
+		if f.idp, err = devidp.New(f.cfg); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestAccessTokenRefresh(t *testing.T) {
+	base, f := refreshingProvider(t, map[string]string{"SESSION_STORE": "memory"})
+	b := testclient.New(t)
+	signIn(t, b, base, "ada@example.com", nil)
+	sub := claimOn(t, b, base, "sub")
+	for i := range 3 {
+		p := b.Get(base + "/userinfo")
+		if p.Status != http.StatusOK || !strings.Contains(p.Body, "200 OK") || !strings.Contains(p.Body, html.EscapeString(sub)) {
+			t.Fatalf("API call %d: want the userinfo API's answer for %s, got %d:\n%s", i, sub, p.Status, p.Body)
+		}
+	}
+	// 1 code exchange + 3 refreshes, each with the previous, rotated token.
+	if got := f.count("/token"); got != 4 {
+		t.Errorf("token endpoint called %d times, want 4", got)
+	}
+}
+
+func TestConcurrentRefreshesKeepTheSession(t *testing.T) {
+	base, _ := refreshingProvider(t, map[string]string{})
+	b := testclient.New(t)
+	signIn(t, b, base, "ada@example.com", nil)
+	var wg sync.WaitGroup
+	statuses := make([]int, 8)
+	for i := range statuses {
+		wg.Go(func() {
+			resp, err := b.Client.Get(base + "/userinfo")
+			if err == nil {
+				statuses[i] = resp.StatusCode
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	for i, s := range statuses {
+		if s != http.StatusOK {
+			t.Errorf("concurrent API call %d: got %d, want 200", i, s)
+		}
+	}
+	// Had two requests redeemed one rotated refresh token, the provider
+	// would have refused the second and the session would have ended.
+	if !signedIn(b, base) {
+		t.Fatal("concurrent refreshes ended the session")
+	}
+}
+
+func TestRefusedRefreshEndsTheSession(t *testing.T) {
+	base, f := refreshingProvider(t, map[string]string{"SESSION_STORE": "memory"})
+	b := testclient.New(t)
+	signIn(t, b, base, "ada@example.com", nil)
+	f.set(nil, nil, token(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":"invalid_grant"}`)
+	}))
+	p := b.NoRedirects().Get(base + "/userinfo")
+	if p.Status != http.StatusFound || !strings.HasPrefix(p.Header.Get("Location"), "/login") {
+		t.Fatalf("API call with a refused refresh: got %d to %q, want a redirect to sign in", p.Status, p.Header.Get("Location"))
+	}
+	if signedIn(b, base) {
+		t.Fatal("the session survived a refused refresh")
+	}
+}
