@@ -79,44 +79,58 @@ func Describe(location string) string {
 }
 
 // WithTimeout bounds every call to s by d, so a stuck store answers with an
-// error instead of holding requests forever.
-func WithTimeout(s Store, d time.Duration) Store {
-	return timeoutStore{s: s, d: d}
+// error instead of holding requests forever. Each failed call is also
+// reported to the onError hooks, for metrics, with the operation's name.
+func WithTimeout(s Store, d time.Duration, onError ...func(op string, err error)) Store {
+	return timeoutStore{s: s, d: d, onError: onError}
 }
 
 type timeoutStore struct {
-	s Store
-	d time.Duration
+	s       Store
+	d       time.Duration
+	onError []func(op string, err error)
+}
+
+func (t timeoutStore) report(op string, err error) error {
+	if err != nil {
+		for _, fn := range t.onError {
+			fn(op, err)
+		}
+	}
+	return err
 }
 
 func (t timeoutStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
-	return t.s.FindCtx(ctx, token)
+	b, found, err := t.s.FindCtx(ctx, token)
+	return b, found, t.report("find", err)
 }
 
 func (t timeoutStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
-	return t.s.CommitCtx(ctx, token, b, expiry)
+	return t.report("commit", t.s.CommitCtx(ctx, token, b, expiry))
 }
 
 func (t timeoutStore) DeleteCtx(ctx context.Context, token string) error {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
-	return t.s.DeleteCtx(ctx, token)
+	return t.report("delete", t.s.DeleteCtx(ctx, token))
 }
 
 func (t timeoutStore) DeleteBySID(ctx context.Context, sid string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
-	return t.s.DeleteBySID(ctx, sid)
+	n, err := t.s.DeleteBySID(ctx, sid)
+	return n, t.report("delete_by_sid", err)
 }
 
 func (t timeoutStore) DeleteBySubject(ctx context.Context, sub string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
-	return t.s.DeleteBySubject(ctx, sub)
+	n, err := t.s.DeleteBySubject(ctx, sub)
+	return n, t.report("delete_by_subject", err)
 }
 
 // Lock bounds only the wait for the lock; the lock itself lasts until
@@ -124,19 +138,21 @@ func (t timeoutStore) DeleteBySubject(ctx context.Context, sub string) (int, err
 func (t timeoutStore) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
-	return t.s.Lock(ctx, name, ttl)
+	unlock, err := t.s.Lock(ctx, name, ttl)
+	return unlock, t.report("lock", err)
 }
 
 func (t timeoutStore) Count(ctx context.Context) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
-	return t.s.Count(ctx)
+	n, err := t.s.Count(ctx)
+	return n, t.report("count", err)
 }
 
 func (t timeoutStore) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
-	return t.s.Ping(ctx)
+	return t.report("ping", t.s.Ping(ctx))
 }
 
 func (t timeoutStore) Find(token string) ([]byte, bool, error) {
