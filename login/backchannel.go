@@ -62,6 +62,7 @@ func (a *Auth) BackchannelLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.cfg.Logger.InfoContext(ctx, "back-channel logout", "sessions_deleted", n, "by_sid", sid != "")
+	a.emit(ctx, Event{Kind: BackchannelLogout})
 	reply(http.StatusOK, "", "")
 }
 

@@ -88,6 +88,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives operational warnings. Default: slog.Default().
 	Logger *slog.Logger
+	// OnEvent, if set, is told of sign-ins, sign-outs and token refreshes,
+	// for metrics. It must not block.
+	OnEvent func(context.Context, Event)
 	// ErrorHandler answers failed requests; err is usually an *Error.
 	// Default: a plain-text response.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
@@ -102,6 +105,29 @@ type Error struct {
 	Title, Message string
 	// Err is the underlying cause, for logs only.
 	Err error
+	// Reason is a short machine-readable cause of a failed sign-in, such as
+	// "invalid_state" or "invalid_id_token"; empty for other failures.
+	Reason string
+}
+
+// EventKind names something that happens in sign-in flows.
+type EventKind string
+
+// Events reported to Config.OnEvent.
+const (
+	LoginStarted      EventKind = "login_started"
+	LoginSucceeded    EventKind = "login_succeeded"
+	LoginFailed       EventKind = "login_failed" // Event.Reason says why
+	Logout            EventKind = "logout"
+	BackchannelLogout EventKind = "backchannel_logout"
+	TokenRefreshed    EventKind = "token_refreshed"
+	RefreshFailed     EventKind = "refresh_failed"
+)
+
+// Event is something that happened, for metrics.
+type Event struct {
+	Kind   EventKind
+	Reason string
 }
 
 func (e *Error) Error() string {
@@ -251,6 +277,7 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request, params url.Values) 
 			opts = append(opts, oauth2.SetAuthURLParam(k, v))
 		}
 	}
+	a.emit(ctx, Event{Kind: LoginStarted})
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, d.oauth.AuthCodeURL(state, opts...), http.StatusFound)
 }
@@ -265,13 +292,13 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	state := q.Get("state")
 	if state == "" {
-		a.fail(w, r, http.StatusBadRequest, "Sign-in link incomplete",
+		a.callbackFail(w, r, "missing_state", http.StatusBadRequest, "Sign-in link incomplete",
 			"This sign-in response is missing its state. Please start signing in again.", nil)
 		return
 	}
 	tx, ok := takeTransaction(ctx, sm, state, a.cfg.Now())
 	if !ok {
-		a.fail(w, r, http.StatusBadRequest, "Sign-in expired",
+		a.callbackFail(w, r, "invalid_state", http.StatusBadRequest, "Sign-in expired",
 			"This sign-in attempt is unknown, expired or already used. Please start signing in again.", nil)
 		return
 	}
@@ -280,23 +307,23 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 		if desc := q.Get("error_description"); desc != "" {
 			msg += " It said: " + truncate(desc, 300)
 		}
-		a.fail(w, r, http.StatusBadRequest, "Sign-in not completed", msg, nil)
+		a.callbackFail(w, r, "provider_error", http.StatusBadRequest, "Sign-in not completed", msg, nil)
 		return
 	}
 	d, err := a.provider.get(ctx)
 	if err != nil {
-		a.fail(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable",
+		a.callbackFail(w, r, "provider_unavailable", http.StatusServiceUnavailable, "Sign-in is unavailable",
 			"We cannot reach the sign-in provider right now. Please try again in a moment.", err)
 		return
 	}
 	// RFC 9207: a provider that names itself must be ours (mix-up defence).
 	if iss := q.Get("iss"); iss != "" && iss != a.cfg.Issuer {
-		a.fail(w, r, http.StatusBadRequest, "Sign-in failed", "The sign-in response came from an unexpected provider.", nil)
+		a.callbackFail(w, r, "issuer_mismatch", http.StatusBadRequest, "Sign-in failed", "The sign-in response came from an unexpected provider.", nil)
 		return
 	}
 	code := q.Get("code")
 	if code == "" {
-		a.fail(w, r, http.StatusBadRequest, "Sign-in failed", "The sign-in response carries no authorization code.", nil)
+		a.callbackFail(w, r, "missing_code", http.StatusBadRequest, "Sign-in failed", "The sign-in response carries no authorization code.", nil)
 		return
 	}
 	tctx, cancel := context.WithTimeout(a.clientContext(ctx), a.cfg.Timeout)
@@ -308,31 +335,31 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
-		a.fail(w, r, http.StatusBadGateway, "Sign-in failed", "The sign-in provider sent no ID token.", nil)
+		a.callbackFail(w, r, "no_id_token", http.StatusBadGateway, "Sign-in failed", "The sign-in provider sent no ID token.", nil)
 		return
 	}
 	idt, err := a.verifyIDToken(tctx, d, rawID, tx)
 	switch {
 	case err == nil:
 	case errors.Is(err, errKeysUnavailable) && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err)):
-		a.fail(w, r, http.StatusGatewayTimeout, "Sign-in timed out", "The sign-in provider did not answer in time. Please try again.", err)
+		a.callbackFail(w, r, "timeout", http.StatusGatewayTimeout, "Sign-in timed out", "The sign-in provider did not answer in time. Please try again.", err)
 		return
 	case errors.Is(err, errKeysUnavailable):
-		a.fail(w, r, http.StatusBadGateway, "Sign-in failed", "The sign-in provider failed to complete the sign-in. Please try again.", err)
+		a.callbackFail(w, r, "provider_failed", http.StatusBadGateway, "Sign-in failed", "The sign-in provider failed to complete the sign-in. Please try again.", err)
 		return
 	default:
-		a.fail(w, r, http.StatusBadRequest, "Sign-in failed", "The sign-in provider's answer could not be verified. Please try again.", err)
+		a.callbackFail(w, r, "invalid_id_token", http.StatusBadRequest, "Sign-in failed", "The sign-in provider's answer could not be verified. Please try again.", err)
 		return
 	}
 	if idt.AccessTokenHash != "" {
 		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			a.fail(w, r, http.StatusBadRequest, "Sign-in failed", "The sign-in provider's answer could not be verified. Please try again.", err)
+			a.callbackFail(w, r, "invalid_id_token", http.StatusBadRequest, "Sign-in failed", "The sign-in provider's answer could not be verified. Please try again.", err)
 			return
 		}
 	}
 	claims, err := claimsOf(idt)
 	if err != nil {
-		a.fail(w, r, http.StatusBadRequest, "Sign-in failed", "The sign-in provider's answer could not be read.", err)
+		a.callbackFail(w, r, "invalid_id_token", http.StatusBadRequest, "Sign-in failed", "The sign-in provider's answer could not be read.", err)
 		return
 	}
 	if needsUserinfo(claims) {
@@ -343,7 +370,7 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	// A new session ID at sign-in defeats session fixation; RenewToken keeps
 	// the other tabs' pending logins.
 	if err := sm.RenewToken(ctx); err != nil {
-		a.fail(w, r, http.StatusServiceUnavailable, "Sign-in failed", "We could not start your session. Please try again.", err)
+		a.callbackFail(w, r, "session_store", http.StatusServiceUnavailable, "Sign-in failed", "We could not start your session. Please try again.", err)
 		return
 	}
 	now := a.cfg.Now()
@@ -354,6 +381,7 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	sm.Put(ctx, sessionstore.SubjectKey, user.Subject)
 	sm.Put(ctx, sessionstore.SIDKey, user.SID)
 	sm.Put(ctx, csrfKey, rand.Text())
+	a.emit(ctx, Event{Kind: LoginSucceeded})
 	http.Redirect(w, r, tx.ReturnTo, http.StatusSeeOther)
 }
 
@@ -364,13 +392,13 @@ func (a *Auth) exchangeFailed(w http.ResponseWriter, r *http.Request, err error)
 	var re *oauth2.RetrieveError
 	switch {
 	case errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 && re.ErrorCode != "":
-		a.fail(w, r, http.StatusBadRequest, "Sign-in failed",
+		a.callbackFail(w, r, "code_refused", http.StatusBadRequest, "Sign-in failed",
 			"The sign-in provider refused this sign-in ("+re.ErrorCode+"). Please start signing in again.", err)
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		a.fail(w, r, http.StatusGatewayTimeout, "Sign-in timed out",
+		a.callbackFail(w, r, "timeout", http.StatusGatewayTimeout, "Sign-in timed out",
 			"The sign-in provider did not answer in time. Please try again.", err)
 	default:
-		a.fail(w, r, http.StatusBadGateway, "Sign-in failed",
+		a.callbackFail(w, r, "provider_failed", http.StatusBadGateway, "Sign-in failed",
 			"The sign-in provider failed to complete the sign-in. Please try again.", err)
 	}
 }
@@ -417,6 +445,7 @@ func (a *Auth) logout(w http.ResponseWriter, r *http.Request, everywhere bool) {
 		a.fail(w, r, http.StatusServiceUnavailable, "Sign-out failed", "We could not end your session. Please try again.", err)
 		return
 	}
+	a.emit(ctx, Event{Kind: Logout})
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, a.logoutURL(ctx, toks.IDToken), http.StatusSeeOther)
 }
@@ -535,6 +564,19 @@ func (a *Auth) RequireUser(next http.Handler) http.Handler {
 
 func (a *Auth) fail(w http.ResponseWriter, r *http.Request, status int, title, msg string, err error) {
 	a.cfg.ErrorHandler(w, r, &Error{Status: status, Title: title, Message: msg, Err: err})
+}
+
+// callbackFail is fail for a sign-in that did not complete, with a short
+// machine-readable reason for metrics and logs.
+func (a *Auth) callbackFail(w http.ResponseWriter, r *http.Request, reason string, status int, title, msg string, err error) {
+	a.emit(r.Context(), Event{Kind: LoginFailed, Reason: reason})
+	a.cfg.ErrorHandler(w, r, &Error{Status: status, Title: title, Message: msg, Err: err, Reason: reason})
+}
+
+func (a *Auth) emit(ctx context.Context, e Event) {
+	if a.cfg.OnEvent != nil {
+		a.cfg.OnEvent(ctx, e)
+	}
 }
 
 // asError returns err as an *Error, wrapping other errors as a 500.

@@ -37,6 +37,7 @@ func (a *Auth) AccessToken(r *http.Request) (string, error) {
 		return a.refresh(ctx, toks)
 	})
 	if err != nil {
+		a.emit(ctx, Event{Kind: RefreshFailed})
 		var e *Error
 		if errors.As(err, &e) && e.Status == http.StatusUnauthorized {
 			if derr := sm.Destroy(ctx); derr != nil {
@@ -108,6 +109,7 @@ func (a *Auth) refresh(ctx context.Context, old tokens) (tokens, error) {
 			t.IDToken = raw
 		}
 	}
+	a.emit(ctx, Event{Kind: TokenRefreshed})
 	// Write the rotated tokens now, so other instances waiting on the lock
 	// read them instead of redeeming the spent refresh token.
 	sm.Put(ctx, tokensKey, t)

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -32,10 +33,18 @@ func main() {
 	}
 }
 
-// run starts the app and serves until ctx is done.
+// run starts the app and serves until ctx is done. With -check-config it
+// only validates the configuration, fetching the provider's discovery
+// document when one is configured, and reports the result.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) > 1 {
-		return fmt.Errorf("unexpected arguments %q: configure with environment variables or .env", args[1:])
+	flags := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	flags.SetOutput(stdout)
+	checkOnly := flags.Bool("check-config", false, "validate the configuration and the provider's discovery document, then exit")
+	if err := flags.Parse(args[1:]); err != nil {
+		return err
+	}
+	if flags.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q: configure with environment variables or .env", flags.Args())
 	}
 	getenv, err := withDotenv(".env", getenv)
 	if err != nil {
@@ -45,20 +54,60 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stdout, nil))
+	log := newLogger(cfg, stdout)
 
 	a, err := app.New(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	if *checkOnly {
+		return check(ctx, cfg, a, stdout)
+	}
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
-		return err
+		return fmt.Errorf("LISTEN_ADDR %s: %w", cfg.ListenAddr, err)
 	}
-	srv := &http.Server{
-		Handler:           a,
+	servers := []*http.Server{newServer(a, log)}
+	listeners := []net.Listener{ln}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.MetricsHandler())
+		servers = append(servers, newServer(mux, log))
+		listeners = append(listeners, mln)
+		log.Info("serving metrics", "listen", mln.Addr().String())
+	}
+	log.Info("serving", "url", cfg.BaseURL, "listen", ln.Addr().String(), "config", a.Describe())
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(listeners[i]) }()
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	// In-flight requests get this long to finish.
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var errs []error
+	for _, srv := range servers {
+		errs = append(errs, srv.Shutdown(sctx))
+	}
+	return errors.Join(errs...)
+}
+
+// newServer is an http.Server with timeouts that bound slow clients.
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -66,18 +115,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("serving", "url", cfg.BaseURL, "listen", ln.Addr().String(), "config", a.Describe())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+}
+
+// newLogger logs text or JSON, per LOG_FORMAT, at LOG_LEVEL.
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// check reports whether the configured provider's discovery document can
+// be fetched and matches its issuer; the configuration itself is valid by now.
+func check(ctx context.Context, cfg config.Config, a *app.App, stdout io.Writer) error {
+	fmt.Fprintf(stdout, "configuration valid: %s\n", a.Describe())
+	if cfg.Provider == config.Dev {
+		fmt.Fprintln(stdout, "provider: the embedded development provider (no discovery to check)")
+		return nil
+	}
+	if err := a.Discover(ctx); err != nil {
+		return fmt.Errorf("provider %s: %w", cfg.Issuer, err)
+	}
+	fmt.Fprintf(stdout, "provider: discovery document of %s fetched and valid\n", cfg.Issuer)
+	return nil
 }
 
 // withDotenv adds the variables of a .env file to getenv; the real

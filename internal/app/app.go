@@ -33,6 +33,9 @@ type App struct {
 	sessions *scs.SessionManager
 	auth     *login.Auth
 	devidp   *devidp.Provider
+	metrics  *metrics
+	mux      *http.ServeMux // routes outside the session
+	pages    *http.ServeMux // routes inside the session
 	handler  http.Handler
 	stop     context.CancelFunc
 }
@@ -43,7 +46,9 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("SESSION_STORE=%s: %w", sessionstore.Describe(cfg.SessionStore), err)
 	}
-	a := &App{cfg: cfg, log: log, store: store}
+	m := newMetrics(store)
+	store = sessionstore.WithTimeout(store, sessionstore.DefaultTimeout, m.onStoreError)
+	a := &App{cfg: cfg, log: log, store: store, metrics: m}
 
 	sm := scs.New()
 	sm.Store = store
@@ -78,6 +83,8 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		ClockSkew:             cfg.ClockSkew,
 		Logger:                log,
 		ErrorHandler:          a.renderError,
+		OnEvent:               m.onEvent,
+		HTTPClient:            &http.Client{Timeout: cfg.ProviderTimeout, Transport: m.instrumentProvider(http.DefaultTransport)},
 	}
 	if cfg.Provider == config.Auth0 {
 		lc.Logout = login.Auth0Logout
@@ -141,7 +148,7 @@ func (a *App) startDevProvider(lc *login.Config) error {
 	}
 	// The provider runs in this process, so the app calls it directly rather
 	// than over the network: that works whatever address APP_BASE_URL names.
-	lc.HTTPClient = &http.Client{Transport: handlerTransport{a.devidp}, Timeout: a.cfg.ProviderTimeout}
+	lc.HTTPClient = &http.Client{Transport: a.metrics.instrumentProvider(handlerTransport{a.devidp}), Timeout: a.cfg.ProviderTimeout}
 	a.log.Warn("no OpenID provider configured: using the embedded development provider; set AUTH0_DOMAIN or OIDC_ISSUER for real users",
 		"issuer", lc.Issuer)
 	if host, _, _ := net.SplitHostPort(a.cfg.ListenAddr); !config.IsLoopback(host) {
@@ -193,6 +200,13 @@ func (a *App) discoverUntilReady(ctx context.Context) {
 
 // ServeHTTP implements http.Handler.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+// Discover fetches the provider's discovery document and keys now.
+func (a *App) Discover(ctx context.Context) error { return a.auth.Discover(ctx) }
+
+// MetricsHandler serves the app's metrics in Prometheus text format; the
+// app serves it at /metrics itself unless Config.MetricsAddr is set.
+func (a *App) MetricsHandler() http.Handler { return a.metrics.handler() }
 
 // Close stops background work and closes the session store.
 func (a *App) Close() error {

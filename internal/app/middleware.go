@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -89,14 +91,73 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// accessLog writes one line per request. The path is logged without its
-// query, which on /callback carries the authorization code and state.
+// accessLog writes one line per request and records its metrics. The path
+// is logged without its query, which on /callback carries the authorization
+// code and state.
 func (a *App) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
+		route := a.routeOf(r)
 		next.ServeHTTP(rec, r)
-		a.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"duration", time.Since(start).Round(time.Microsecond), "request_id", requestIDFrom(r.Context()))
+		d := time.Since(start)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		a.metrics.observeRequest(route, r.Method, rec.status, d)
+		args := []any{"method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"duration", d.Round(time.Microsecond), "request_id", requestIDFrom(r.Context()), "client_ip", a.clientIP(r)}
+		if proto := a.forwarded(r, "X-Forwarded-Proto"); proto != "" {
+			args = append(args, "proto", proto)
+		}
+		a.log.Info("request", args...)
 	})
+}
+
+// clientIP is the address of the client: the connection's peer, or, when
+// the peer is a trusted proxy, the last address in X-Forwarded-For that is
+// not a trusted proxy.
+func (a *App) clientIP(r *http.Request) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	ip := peer.Addr().Unmap()
+	if !a.trusted(ip) {
+		return ip.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		ip = hop.Unmap()
+		if !a.trusted(ip) {
+			break
+		}
+	}
+	return ip.String()
+}
+
+// forwarded returns header h only when the peer is a trusted proxy.
+func (a *App) forwarded(r *http.Request, h string) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil || !a.trusted(peer.Addr().Unmap()) {
+		return ""
+	}
+	v := r.Header.Get(h)
+	if len(v) > 16 {
+		return ""
+	}
+	return v
+}
+
+func (a *App) trusted(ip netip.Addr) bool {
+	for _, p := range a.cfg.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }

@@ -28,7 +28,12 @@ func (a *App) routes() http.Handler {
 	if a.devidp != nil {
 		mux.Handle("/devidp/", a.devidp)
 	}
+	if a.cfg.MetricsAddr == "" {
+		mux.Handle("GET /metrics", a.metrics.handler())
+	}
 	mux.Handle("/", a.sessions.LoadAndSave(a.auth.ExpireIdle(pages)))
+
+	a.mux, a.pages = mux, pages
 
 	var h http.Handler = mux
 	cop := http.NewCrossOriginProtection()
@@ -39,4 +44,17 @@ func (a *App) routes() http.Handler {
 	h = a.accessLog(h)
 	h = requestID(h)
 	return h
+}
+
+// routeOf is the pattern that serves r, for metrics: a fixed set of values,
+// whatever paths clients ask for.
+func (a *App) routeOf(r *http.Request) string {
+	_, pattern := a.mux.Handler(r)
+	if pattern == "/" {
+		_, pattern = a.pages.Handler(r)
+	}
+	if pattern == "" {
+		return "unmatched"
+	}
+	return pattern
 }

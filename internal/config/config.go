@@ -5,7 +5,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -37,6 +39,13 @@ type Config struct {
 	Scopes       []string
 	// Auth0Audience asks Auth0 for an access token for this API.
 	Auth0Audience string
+
+	LogFormat   string // text or json
+	LogLevel    slog.Level
+	MetricsAddr string // empty: /metrics on the main listener
+	// TrustedProxies are the proxies whose X-Forwarded-For and
+	// X-Forwarded-Proto headers are believed.
+	TrustedProxies []netip.Prefix
 
 	SessionStore    string
 	SessionMaxAge   time.Duration
@@ -76,6 +85,37 @@ func Load(getenv func(string) string) (Config, error) {
 		SessionIdle:     duration("SESSION_IDLE_TIMEOUT", 24*time.Hour),
 		ProviderTimeout: duration("PROVIDER_TIMEOUT", 10*time.Second),
 		ClockSkew:       duration("CLOCK_SKEW", time.Minute),
+	}
+
+	c.LogFormat = strings.ToLower(env("LOG_FORMAT"))
+	if c.LogFormat == "" {
+		c.LogFormat = "text"
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("LOG_FORMAT=%q: want text or json", env("LOG_FORMAT"))
+	}
+	if v := env("LOG_LEVEL"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			bad("LOG_LEVEL=%q: want debug, info, warn or error", v)
+		}
+	}
+	if c.MetricsAddr = env("METRICS_ADDR"); c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("METRICS_ADDR=%q: want host:port, such as 127.0.0.1:9090", c.MetricsAddr)
+		}
+	}
+	for _, cidr := range strings.FieldsFunc(env("TRUSTED_PROXIES"), func(r rune) bool { return r == ',' || r == ' ' }) {
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(cidr); aerr == nil {
+				p, err = a.Prefix(a.BitLen())
+			}
+		}
+		if err != nil {
+			bad("TRUSTED_PROXIES: %q is not a CIDR such as 10.0.0.0/8 or an IP address", cidr)
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 	}
 
 	port := env("PORT")

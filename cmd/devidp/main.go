@@ -1,0 +1,368 @@
+// Command devidp runs the development OpenID provider (package devidp) on its
+// own, so apps written in any language can sign users in against it locally.
+// Its sign-in page takes any name and email without a password: anyone who
+// can reach it can sign in as anyone, so it listens on loopback addresses
+// only unless told otherwise with -allow-remote.
+//
+// Usage:
+//
+//	go run ./cmd/devidp [flags]
+//
+// Every flag falls back to an environment variable; a flag given on the
+// command line wins.
+//
+//	-addr ADDRESS       DEVIDP_ADDR          listen address (default 127.0.0.1:9000; port 0 picks a free port)
+//	-allow-remote       DEVIDP_ALLOW_REMOTE  allow a listen address other than loopback
+//	-issuer URL         DEVIDP_ISSUER        issuer URL (default http://localhost:PORT, PORT being the listen port)
+//	-client SPEC        DEVIDP_CLIENTS       a client to register; repeat the flag, or separate specs with spaces in the variable
+//	-key FILE           DEVIDP_KEY_FILE      signing key file, created if missing (default devidp-key.pem)
+//	-name NAME          DEVIDP_NAME          name the sign-in page suggests (default Demo User)
+//	-email EMAIL        DEVIDP_EMAIL         email the sign-in page suggests (default demo@example.com)
+//
+// A client SPEC is
+//
+//	id:secret:redirect_uri[,redirect_uri...][|post_logout_uri[,post_logout_uri...]][|backchannel=URI]
+//
+// The ID and secret end at the first and second colon, so they cannot
+// contain one; everything after the second colon is URLs, colons included.
+// Redirect URIs are http or https URLs, compared exactly. Without a
+// post-logout list, each redirect URI's origin followed by "/" is accepted
+// (http://localhost:3000/callback allows http://localhost:3000/), which is
+// where apps usually return after logout. With backchannel=URI the provider
+// posts a logout token there when the user signs out at the provider. Quote
+// specs in a shell: "|" is a pipe there. With no client given, devidp
+// registers the client demo:demo-secret:http://localhost:3000/callback.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gologin/gologin/devidp"
+	"github.com/gologin/gologin/internal/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "devidp:", err)
+		os.Exit(1)
+	}
+}
+
+// demoClient is registered when no client is configured, so that
+// `go run ./cmd/devidp` alone serves an app on the usual port 3000.
+const demoClient = "demo:demo-secret:http://localhost:3000/callback"
+
+// run serves the provider configured by args and the environment until ctx
+// is done. It returns nil for -h, after printing the usage.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseSettings(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	key, err := devidp.LoadOrCreateKey(cfg.keyFile)
+	if err != nil {
+		return err
+	}
+	// Listen before building the provider: with port 0 the default issuer
+	// needs the port the system chose.
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	issuer := cfg.issuer
+	if issuer == "" {
+		issuer = fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	}
+	p, err := devidp.New(devidp.Config{
+		Issuer:       issuer,
+		Clients:      cfg.clients,
+		Key:          key,
+		DefaultName:  cfg.name,
+		DefaultEmail: cfg.email,
+	})
+	if err != nil {
+		return err
+	}
+	printStart(stdout, issuer, ln.Addr().String(), cfg)
+
+	srv := &http.Server{
+		Handler:           p,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          log.New(stderr, "devidp: ", log.LstdFlags),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(stdout, "shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+// printStart tells the developer where the provider is and which clients
+// it knows, secrets included: they are development credentials the
+// developer chose or needs. The signing key is never printed.
+func printStart(w io.Writer, issuer, listen string, cfg settings) {
+	fmt.Fprintln(w, "devidp: development OpenID provider; anyone can sign in as anyone, so never let real users reach it")
+	fmt.Fprintf(w, "issuer:      %s\n", issuer)
+	fmt.Fprintf(w, "discovery:   %s/.well-known/openid-configuration\n", strings.TrimSuffix(issuer, "/"))
+	fmt.Fprintf(w, "listening:   %s\n", listen)
+	fmt.Fprintf(w, "signing key: %s\n", cfg.keyFile)
+	for _, c := range cfg.clients {
+		if cfg.demo {
+			fmt.Fprintf(w, "client %s (the demo client, since no -client or DEVIDP_CLIENTS was given)\n", c.ID)
+		} else {
+			fmt.Fprintf(w, "client %s\n", c.ID)
+		}
+		fmt.Fprintf(w, "  secret:                    %s\n", c.Secret)
+		fmt.Fprintf(w, "  redirect URIs:             %s\n", strings.Join(c.RedirectURIs, " "))
+		fmt.Fprintf(w, "  post-logout redirect URIs: %s\n", strings.Join(c.PostLogoutRedirectURIs, " "))
+		if c.BackchannelLogoutURI != "" {
+			fmt.Fprintf(w, "  back-channel logout URI:   %s\n", c.BackchannelLogoutURI)
+		}
+	}
+}
+
+// settings are the command's configuration.
+type settings struct {
+	addr        string
+	allowRemote bool
+	issuer      string // empty: http://localhost:PORT of the listener
+	clients     []devidp.Client
+	demo        bool // no client was configured, so clients holds the demo client
+	keyFile     string
+	name, email string
+}
+
+// envFallbacks names the variable each flag falls back to.
+var envFallbacks = []struct{ flag, env string }{
+	{"addr", "DEVIDP_ADDR"},
+	{"allow-remote", "DEVIDP_ALLOW_REMOTE"},
+	{"issuer", "DEVIDP_ISSUER"},
+	{"client", "DEVIDP_CLIENTS"},
+	{"key", "DEVIDP_KEY_FILE"},
+	{"name", "DEVIDP_NAME"},
+	{"email", "DEVIDP_EMAIL"},
+}
+
+// parseSettings reads the flags in args, then the environment for flags not
+// given, and checks the result. For -h it prints the usage to stderr and
+// returns flag.ErrHelp.
+func parseSettings(args []string, getenv func(string) string, stderr io.Writer) (settings, error) {
+	var (
+		c       settings
+		clients clientList
+	)
+	fs := flag.NewFlagSet("devidp", flag.ContinueOnError)
+	// Errors are returned rather than printed with the whole usage, which
+	// only -h prints.
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:9000", "listen `address`; port 0 picks a free port (DEVIDP_ADDR)")
+	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a listen address other than loopback, letting anyone who reaches it sign in as anyone (DEVIDP_ALLOW_REMOTE)")
+	fs.StringVar(&c.issuer, "issuer", "", "issuer `URL` (DEVIDP_ISSUER; default http://localhost:PORT of the listen address)")
+	fs.Var(&clients, "client", "register a client; `spec` is id:secret:redirect_uri[,...][|post_logout_uri[,...]][|backchannel=URI]; repeatable (DEVIDP_CLIENTS, space-separated; default "+demoClient+")")
+	fs.StringVar(&c.keyFile, "key", "devidp-key.pem", "signing key `file`, created if missing (DEVIDP_KEY_FILE)")
+	fs.StringVar(&c.name, "name", "Demo User", "`name` the sign-in page suggests (DEVIDP_NAME)")
+	fs.StringVar(&c.email, "email", "demo@example.com", "`email` the sign-in page suggests (DEVIDP_EMAIL)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: devidp [flags]\n\nA development OpenID provider. Each flag falls back to the environment variable in parentheses.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(stderr)
+		fs.Usage()
+		return c, err
+	} else if err != nil {
+		return c, fmt.Errorf("%w (-h lists the flags)", err)
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+
+	given := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, e := range envFallbacks {
+		v := getenv(e.env)
+		if given[e.flag] || v == "" {
+			continue
+		}
+		values := []string{v}
+		if e.flag == "client" {
+			values = strings.Fields(v)
+		}
+		for _, v := range values {
+			// Setting the flag parses the variable exactly as the flag.
+			if err := fs.Set(e.flag, v); err != nil {
+				return c, fmt.Errorf("%s: %w", e.env, err)
+			}
+		}
+	}
+
+	host, _, err := net.SplitHostPort(c.addr)
+	if err != nil {
+		return c, fmt.Errorf("listen address %q: %w", c.addr, err)
+	}
+	if !c.allowRemote && !config.IsLoopback(host) {
+		return c, fmt.Errorf("listen address %q is not a loopback address: anyone who can reach it could sign in as anyone, "+
+			"because the development provider asks for no password; use 127.0.0.1:PORT, or -allow-remote (DEVIDP_ALLOW_REMOTE=true) "+
+			"if other hosts must reach it", c.addr)
+	}
+	if c.issuer != "" {
+		if err := checkURL(c.issuer); err != nil {
+			return c, fmt.Errorf("issuer: %w", err)
+		}
+		if u, _ := url.Parse(c.issuer); u.RawQuery != "" || u.ForceQuery {
+			return c, fmt.Errorf("issuer %q has a query", c.issuer)
+		}
+	}
+	if len(clients) == 0 {
+		if err := clients.Set(demoClient); err != nil {
+			return c, err
+		}
+		c.demo = true
+	}
+	seen := make(map[string]bool)
+	for _, cl := range clients {
+		if seen[cl.ID] {
+			return c, fmt.Errorf("client %q is registered twice", cl.ID)
+		}
+		seen[cl.ID] = true
+	}
+	c.clients = clients
+	return c, nil
+}
+
+// clientList is the repeatable -client flag.
+type clientList []devidp.Client
+
+// String implements flag.Value.
+func (l *clientList) String() string {
+	ids := make([]string, len(*l))
+	for i, c := range *l {
+		ids[i] = c.ID
+	}
+	return strings.Join(ids, " ")
+}
+
+// Set implements flag.Value: it parses and adds one client.
+func (l *clientList) Set(spec string) error {
+	c, err := parseClient(spec)
+	if err != nil {
+		return err
+	}
+	*l = append(*l, c)
+	return nil
+}
+
+// parseClient parses a client spec (see the package documentation). It
+// splits on the first two colons only, since the URLs after them contain
+// colons of their own.
+func parseClient(spec string) (devidp.Client, error) {
+	id, rest, ok1 := strings.Cut(spec, ":")
+	secret, rest, ok2 := strings.Cut(rest, ":")
+	if !ok1 || !ok2 || id == "" || secret == "" || rest == "" {
+		return devidp.Client{}, fmt.Errorf("client %q: want id:secret:redirect_uri[,redirect_uri...]", spec)
+	}
+	c := devidp.Client{ID: id, Secret: secret}
+	// "|" cannot appear unescaped in a URI (RFC 3986), so it safely
+	// separates the redirect URIs from the optional parts.
+	parts := strings.Split(rest, "|")
+	var err error
+	if c.RedirectURIs, err = parseURLs(parts[0]); err != nil {
+		return devidp.Client{}, fmt.Errorf("client %q: redirect URIs: %w (the ID and secret cannot contain colons)", id, err)
+	}
+	for _, part := range parts[1:] {
+		if uri, ok := strings.CutPrefix(part, "backchannel="); ok {
+			if c.BackchannelLogoutURI != "" {
+				return devidp.Client{}, fmt.Errorf("client %q: more than one backchannel= URI", id)
+			}
+			if err := checkURL(uri); err != nil {
+				return devidp.Client{}, fmt.Errorf("client %q: back-channel logout URI: %w", id, err)
+			}
+			c.BackchannelLogoutURI = uri
+			continue
+		}
+		if c.PostLogoutRedirectURIs != nil {
+			return devidp.Client{}, fmt.Errorf("client %q: more than one list of post-logout redirect URIs", id)
+		}
+		if c.PostLogoutRedirectURIs, err = parseURLs(part); err != nil {
+			return devidp.Client{}, fmt.Errorf("client %q: post-logout redirect URIs: %w", id, err)
+		}
+	}
+	if c.PostLogoutRedirectURIs == nil {
+		c.PostLogoutRedirectURIs = origins(c.RedirectURIs)
+	}
+	return c, nil
+}
+
+// parseURLs parses a comma-separated list of http(s) URLs.
+func parseURLs(list string) ([]string, error) {
+	urls := strings.Split(list, ",")
+	for _, u := range urls {
+		if err := checkURL(u); err != nil {
+			return nil, err
+		}
+	}
+	return urls, nil
+}
+
+// checkURL accepts absolute http and https URLs without a fragment. Other
+// schemes are refused: a client with a secret is a web server, and a
+// secret containing a colon would otherwise leave a plausible-looking
+// "URL" such as "ret:http://..." after the second colon.
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case s == "":
+		return errors.New("empty URL")
+	case err != nil:
+		return err
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		return fmt.Errorf("%q is not an absolute http or https URL", s)
+	case u.Fragment != "":
+		return fmt.Errorf("%q has a fragment", s)
+	}
+	return nil
+}
+
+// origins returns each distinct origin of urls followed by "/", the default
+// post-logout redirect URIs.
+func origins(urls []string) []string {
+	var out []string
+	for _, s := range urls {
+		u, _ := url.Parse(s) // parseURLs checked it
+		o := u.Scheme + "://" + u.Host + "/"
+		if !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}

@@ -1,0 +1,335 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gologin/gologin/devidp"
+)
+
+func TestParseClient(t *testing.T) {
+	tests := []struct {
+		spec    string
+		want    devidp.Client
+		wantErr string
+	}{
+		{
+			spec: "app:s3cret:http://localhost:3000/callback",
+			want: devidp.Client{ID: "app", Secret: "s3cret",
+				RedirectURIs:           []string{"http://localhost:3000/callback"},
+				PostLogoutRedirectURIs: []string{"http://localhost:3000/"}},
+		},
+		{
+			spec: "app:s3cret:http://localhost:3000/cb,https://app.test/auth/cb?x=1,http://localhost:3000/other",
+			want: devidp.Client{ID: "app", Secret: "s3cret",
+				RedirectURIs:           []string{"http://localhost:3000/cb", "https://app.test/auth/cb?x=1", "http://localhost:3000/other"},
+				PostLogoutRedirectURIs: []string{"http://localhost:3000/", "https://app.test/"}},
+		},
+		{
+			spec: "app:s3cret:http://localhost:8080/cb|http://localhost:8080/bye,http://localhost:8080/",
+			want: devidp.Client{ID: "app", Secret: "s3cret",
+				RedirectURIs:           []string{"http://localhost:8080/cb"},
+				PostLogoutRedirectURIs: []string{"http://localhost:8080/bye", "http://localhost:8080/"}},
+		},
+		{
+			spec: "app:s3cret:http://localhost:8080/cb|backchannel=http://localhost:8080/backchannel",
+			want: devidp.Client{ID: "app", Secret: "s3cret",
+				RedirectURIs:           []string{"http://localhost:8080/cb"},
+				PostLogoutRedirectURIs: []string{"http://localhost:8080/"},
+				BackchannelLogoutURI:   "http://localhost:8080/backchannel"},
+		},
+		{
+			spec: "app:s3cret:http://localhost:8080/cb|backchannel=http://localhost:8080/bc|http://localhost:8080/bye",
+			want: devidp.Client{ID: "app", Secret: "s3cret",
+				RedirectURIs:           []string{"http://localhost:8080/cb"},
+				PostLogoutRedirectURIs: []string{"http://localhost:8080/bye"},
+				BackchannelLogoutURI:   "http://localhost:8080/bc"},
+		},
+		{spec: "", wantErr: "want id:secret:redirect_uri"},
+		{spec: "app", wantErr: "want id:secret:redirect_uri"},
+		{spec: "app:s3cret", wantErr: "want id:secret:redirect_uri"},
+		{spec: "app:s3cret:", wantErr: "want id:secret:redirect_uri"},
+		{spec: ":s3cret:http://localhost/cb", wantErr: "want id:secret:redirect_uri"},
+		{spec: "app::http://localhost/cb", wantErr: "want id:secret:redirect_uri"},
+		// A colon in the secret shifts the URL: caught, not registered wrongly.
+		{spec: "app:s3:cret:http://localhost/cb", wantErr: "cannot contain colons"},
+		{spec: "app:s3cret:localhost:3000/cb", wantErr: "not an absolute http or https URL"},
+		{spec: "app:s3cret:/callback", wantErr: "not an absolute http or https URL"},
+		{spec: "app:s3cret:com.example.app:/cb", wantErr: "not an absolute http or https URL"},
+		{spec: "app:s3cret:http://localhost/cb#frag", wantErr: "has a fragment"},
+		{spec: "app:s3cret:http://localhost/cb,", wantErr: "empty URL"},
+		{spec: "app:s3cret:http://localhost/cb|", wantErr: "post-logout redirect URIs: empty URL"},
+		{spec: "app:s3cret:http://localhost/cb|http://localhost/|http://localhost/x", wantErr: "more than one list"},
+		{spec: "app:s3cret:http://localhost/cb|backchannel=", wantErr: "back-channel logout URI: empty URL"},
+		{spec: "app:s3cret:http://localhost/cb|backchannel=/bc", wantErr: "back-channel logout URI"},
+		{spec: "app:s3cret:http://localhost/cb|backchannel=http://a/1|backchannel=http://a/2", wantErr: "more than one backchannel"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.spec, func(t *testing.T) {
+			got, err := parseClient(tt.spec)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parseClient(%q) = %+v, %v; want an error containing %q", tt.spec, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseClient(%q): %v", tt.spec, err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("parseClient(%q)\n got %+v\nwant %+v", tt.spec, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseSettings(t *testing.T) {
+	demo := devidp.Client{ID: "demo", Secret: "demo-secret",
+		RedirectURIs:           []string{"http://localhost:3000/callback"},
+		PostLogoutRedirectURIs: []string{"http://localhost:3000/"}}
+	a := devidp.Client{ID: "a", Secret: "1", RedirectURIs: []string{"http://localhost:1/cb"}, PostLogoutRedirectURIs: []string{"http://localhost:1/"}}
+	b := devidp.Client{ID: "b", Secret: "2", RedirectURIs: []string{"http://localhost:2/cb"}, PostLogoutRedirectURIs: []string{"http://localhost:2/"}}
+	defaults := settings{addr: "127.0.0.1:9000", clients: []devidp.Client{demo}, demo: true,
+		keyFile: "devidp-key.pem", name: "Demo User", email: "demo@example.com"}
+	with := func(change func(*settings)) settings {
+		s := defaults
+		change(&s)
+		return s
+	}
+
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    settings
+		wantErr string
+	}{
+		{name: "defaults", want: defaults},
+		{
+			name: "flags",
+			args: []string{"-addr", "[::1]:0", "-issuer", "http://127.0.0.1:7000/idp", "-key", "k.pem", "-name", "Ada", "-email", "ada@example.com",
+				"-client", "a:1:http://localhost:1/cb", "-client", "b:2:http://localhost:2/cb"},
+			want: settings{addr: "[::1]:0", issuer: "http://127.0.0.1:7000/idp", clients: []devidp.Client{a, b},
+				keyFile: "k.pem", name: "Ada", email: "ada@example.com"},
+		},
+		{
+			name: "environment",
+			env: map[string]string{"DEVIDP_ADDR": "localhost:9100", "DEVIDP_ISSUER": "http://localhost:9100", "DEVIDP_KEY_FILE": "/tmp/k.pem",
+				"DEVIDP_NAME": "Ada", "DEVIDP_EMAIL": "ada@example.com", "DEVIDP_CLIENTS": " a:1:http://localhost:1/cb \n b:2:http://localhost:2/cb "},
+			want: settings{addr: "localhost:9100", issuer: "http://localhost:9100", clients: []devidp.Client{a, b},
+				keyFile: "/tmp/k.pem", name: "Ada", email: "ada@example.com"},
+		},
+		{
+			name: "flags win over the environment",
+			args: []string{"-addr", "127.0.0.1:9200", "-client", "b:2:http://localhost:2/cb"},
+			env:  map[string]string{"DEVIDP_ADDR": "127.0.0.1:9100", "DEVIDP_CLIENTS": "a:1:http://localhost:1/cb"},
+			want: with(func(s *settings) { s.addr, s.clients, s.demo = "127.0.0.1:9200", []devidp.Client{b}, false }),
+		},
+		{
+			name: "remote allowed by flag",
+			args: []string{"-addr", ":9000", "-allow-remote"},
+			want: with(func(s *settings) { s.addr, s.allowRemote = ":9000", true }),
+		},
+		{
+			name: "remote allowed by the environment",
+			env:  map[string]string{"DEVIDP_ADDR": "0.0.0.0:9000", "DEVIDP_ALLOW_REMOTE": "true"},
+			want: with(func(s *settings) { s.addr, s.allowRemote = "0.0.0.0:9000", true }),
+		},
+		{name: "all interfaces", args: []string{"-addr", ":9000"}, wantErr: "anyone who can reach it could sign in as anyone"},
+		{name: "unspecified IPv4", args: []string{"-addr", "0.0.0.0:9000"}, wantErr: "-allow-remote"},
+		{name: "other host", env: map[string]string{"DEVIDP_ADDR": "192.168.1.5:9000"}, wantErr: "not a loopback address"},
+		{name: "remote refused by the flag", args: []string{"-addr", ":9000", "-allow-remote=false"}, env: map[string]string{"DEVIDP_ALLOW_REMOTE": "true"}, wantErr: "not a loopback address"},
+		{name: "bad allow-remote variable", env: map[string]string{"DEVIDP_ALLOW_REMOTE": "maybe"}, wantErr: "DEVIDP_ALLOW_REMOTE"},
+		{name: "address without port", args: []string{"-addr", "127.0.0.1"}, wantErr: "missing port"},
+		{name: "relative issuer", args: []string{"-issuer", "localhost:9000"}, wantErr: "issuer"},
+		{name: "issuer with query", args: []string{"-issuer", "http://localhost:9000/?a=b"}, wantErr: "has a query"},
+		{name: "issuer with fragment", args: []string{"-issuer", "http://localhost:9000/#a"}, wantErr: "has a fragment"},
+		{name: "bad client flag", args: []string{"-client", "a:1"}, wantErr: "-client"},
+		{name: "bad client variable", env: map[string]string{"DEVIDP_CLIENTS": "a:1:http://localhost:1/cb b:2"}, wantErr: "DEVIDP_CLIENTS"},
+		{name: "duplicate client", args: []string{"-client", "a:1:http://localhost:1/cb", "-client", "a:2:http://localhost:2/cb"}, wantErr: `client "a" is registered twice`},
+		{name: "unknown flag", args: []string{"-port", "9000"}, wantErr: "not defined"},
+		{name: "positional argument", args: []string{"serve"}, wantErr: "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := func(k string) string { return tt.env[k] }
+			var stderr bytes.Buffer
+			got, err := parseSettings(tt.args, getenv, &stderr)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parseSettings = %+v, %v; want an error containing %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("parseSettings\n got %+v\nwant %+v", got, tt.want)
+			}
+			if stderr.Len() > 0 {
+				t.Errorf("unexpected output: %s", &stderr)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var stderr bytes.Buffer
+	if _, err := parseSettings([]string{"-h"}, func(string) string { return "" }, &stderr); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("parseSettings(-h) error = %v, want flag.ErrHelp", err)
+	}
+	if err := run(t.Context(), []string{"-h"}, func(string) string { return "" }, io.Discard, &stderr); err != nil {
+		t.Fatalf("run(-h) = %v, want nil", err)
+	}
+	for _, s := range []string{"-client spec", "DEVIDP_CLIENTS", "-allow-remote"} {
+		if !strings.Contains(stderr.String(), s) {
+			t.Errorf("usage lacks %q:\n%s", s, &stderr)
+		}
+	}
+}
+
+// lineWriter hands each complete line written to it to a channel, so a test
+// can wait for run's start-up report while run goes on serving.
+type lineWriter struct {
+	mu    sync.Mutex
+	buf   []byte
+	lines chan string
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		select {
+		case w.lines <- string(w.buf[:i]):
+		default: // nobody is reading any more
+		}
+		w.buf = w.buf[i+1:]
+	}
+}
+
+func TestRunServesDiscovery(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "key.pem")
+	ctx, cancel := context.WithCancel(t.Context())
+	stdout := &lineWriter{lines: make(chan string, 100)}
+	var stderr bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-key", keyFile}, func(string) string { return "" }, stdout, &stderr)
+	}()
+
+	var printed []string
+	report := make(map[string]string)
+	timeout := time.After(30 * time.Second)
+	for report["client demo"] == "" {
+		select {
+		case line := <-stdout.lines:
+			printed = append(printed, line)
+			k, v, _ := strings.Cut(line, ":")
+			report[k] = strings.TrimSpace(v)
+			if strings.HasPrefix(line, "client demo ") {
+				report["client demo"] = line
+			}
+		case err := <-done:
+			t.Fatalf("run returned %v before serving; stderr: %s", err, &stderr)
+		case <-timeout:
+			t.Fatalf("no start-up report; got %q", printed)
+		}
+	}
+	issuer, discovery := report["issuer"], report["discovery"]
+	_, port, _ := strings.Cut(report["listening"], "127.0.0.1:")
+	if port == "" || issuer != "http://localhost:"+port || discovery != issuer+"/.well-known/openid-configuration" {
+		t.Fatalf("start-up report %q: want issuer http://localhost:PORT of the listener and its discovery URL", printed)
+	}
+
+	resp, err := http.Get(discovery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Issuer                string `json:"issuer"`
+		AuthorizationEndpoint string `json:"authorization_endpoint"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s, %v", discovery, resp.Status, err)
+	}
+	if doc.Issuer != issuer || doc.AuthorizationEndpoint != issuer+"/authorize" {
+		t.Errorf("discovery = %+v, want issuer %s", doc, issuer)
+	}
+
+	// The demo client's sign-in page answers: the client is registered.
+	authorize := issuer + "/authorize?response_type=code&scope=openid&client_id=demo&redirect_uri=" +
+		"http%3A%2F%2Flocalhost%3A3000%2Fcallback"
+	if resp, err := http.Get(authorize); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("GET the demo client's sign-in page: %v, %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run after cancel = %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not shut down")
+	}
+	for _, line := range printed {
+		if strings.Contains(line, "PRIVATE KEY") {
+			t.Errorf("start-up report shows the key: %q", line)
+		}
+	}
+	if _, err := os.Stat(keyFile); err != nil {
+		t.Errorf("key file not created: %v", err)
+	}
+}
+
+func TestRunRefusesBadConfiguration(t *testing.T) {
+	for _, args := range [][]string{
+		{"-nope"},
+		{"-addr", "0.0.0.0:0"},
+		{"-client", "demo:secret:not-a-url"},
+		{"extra"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			keyFile := filepath.Join(t.TempDir(), "key.pem")
+			args := append(args, "-key", keyFile)
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			err := run(ctx, args, func(string) string { return "" }, &stdout, &stderr)
+			if err == nil {
+				t.Fatal("run succeeded, want an error")
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("run served until the deadline instead of failing at once: %v", err)
+			}
+			if stdout.Len() > 0 || stderr.Len() > 0 {
+				t.Errorf("run printed %q %q; want only the returned error", &stdout, &stderr)
+			}
+			if _, err := os.Stat(keyFile); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("run went on to the key file: %v", err)
+			}
+		})
+	}
+}
