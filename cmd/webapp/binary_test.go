@@ -445,7 +445,7 @@ func TestBinaryStartupErrors(t *testing.T) {
 		},
 		{
 			name: "unknown session store",
-			env:  map[string]string{"SESSION_STORE": "redis://127.0.0.1:6379"},
+			env:  map[string]string{"SESSION_STORE": "mongodb://127.0.0.1:27017"},
 			want: []string{"SESSION_STORE", "sqlite:"},
 		},
 		{

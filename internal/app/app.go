@@ -64,6 +64,8 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	sm.Cookie.Secure = cfg.Secure
 	sm.Cookie.Path = "/"
 	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		// The session may not have loaded: render without it.
+		r = r.WithContext(context.WithValue(r.Context(), noSessionKey, true))
 		a.renderError(w, r, &login.Error{Status: http.StatusServiceUnavailable, Title: "Sessions unavailable",
 			Message: "We cannot reach our session storage right now. Please try again in a moment.", Err: err})
 	}

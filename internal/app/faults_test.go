@@ -116,12 +116,30 @@ func (f *faultyProvider) rotateKey(t *testing.T) {
 }
 
 // startFaultyProvider serves the app against a faultyProvider, through
-// OIDC_ISSUER as with any provider.
-// setup, when given, runs before the app starts.
+// OIDC_ISSUER as with any provider. setup, when given, runs before the app
+// starts.
 func startFaultyProvider(t *testing.T, env map[string]string, setup ...func(*faultyProvider)) (string, *faultyProvider) {
 	t.Helper()
-	appSrv := httptest.NewUnstartedServer(nil)
-	base := "http://" + appSrv.Listener.Addr().String()
+	bases, f := startInstances(t, 1, env, setup...)
+	return bases[0], f
+}
+
+// startInstances serves n apps, each with its own state, against one
+// faultyProvider, and returns their base URLs.
+func startInstances(t *testing.T, n int, env map[string]string, setup ...func(*faultyProvider)) ([]string, *faultyProvider) {
+	t.Helper()
+	var (
+		servers []*httptest.Server
+		bases   []string
+		client  = devidp.Client{ID: "app", Secret: "app-secret"}
+	)
+	for range n {
+		srv := httptest.NewUnstartedServer(nil)
+		base := "http://" + srv.Listener.Addr().String()
+		servers, bases = append(servers, srv), append(bases, base)
+		client.RedirectURIs = append(client.RedirectURIs, base+"/callback")
+		client.PostLogoutRedirectURIs = append(client.PostLogoutRedirectURIs, base+"/")
+	}
 	key, err := devidp.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -129,12 +147,7 @@ func startFaultyProvider(t *testing.T, env map[string]string, setup ...func(*fau
 	f := &faultyProvider{key: key, hits: make(map[string]int)}
 	idpSrv := httptest.NewServer(f)
 	t.Cleanup(idpSrv.Close)
-	f.cfg = devidp.Config{
-		Issuer: idpSrv.URL,
-		Key:    key,
-		Clients: []devidp.Client{{ID: "app", Secret: "app-secret",
-			RedirectURIs: []string{base + "/callback"}, PostLogoutRedirectURIs: []string{base + "/"}}},
-	}
+	f.cfg = devidp.Config{Issuer: idpSrv.URL, Key: key, Clients: []devidp.Client{client}}
 	if f.idp, err = devidp.New(f.cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -145,8 +158,10 @@ func startFaultyProvider(t *testing.T, env map[string]string, setup ...func(*fau
 	for k, v := range env {
 		vars[k] = v
 	}
-	serveApp(t, appSrv, vars)
-	return base, f
+	for _, srv := range servers {
+		serveApp(t, srv, vars)
+	}
+	return bases, f
 }
 
 // signIn runs a login up to the provider's sign-in page and submits it.

@@ -3,15 +3,22 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"net/http"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/gologin/gologin/login"
 )
 
 type ctxKey int
 
-const requestIDKey ctxKey = iota
+const (
+	requestIDKey ctxKey = iota
+	noSessionKey        // set when the session store failed for this request
+)
 
 // requestID takes the request ID from X-Request-Id when it is well formed
 // (at most 64 of A-Za-z0-9._-) or makes one, and returns it in the response.
@@ -54,6 +61,28 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		// The callback URL carries the authorization code: never send it on.
 		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverPanics turns a panic in a handler into a 500 page and a log line
+// with the stack, instead of a dropped connection.
+func (a *App) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil || v == http.ErrAbortHandler {
+				if v != nil {
+					panic(v)
+				}
+				return
+			}
+			a.log.Error("handler panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()),
+				"path", r.URL.Path, "request_id", requestIDFrom(r.Context()))
+			r = r.WithContext(context.WithValue(r.Context(), noSessionKey, true))
+			a.renderError(w, r, &login.Error{Status: http.StatusInternalServerError, Title: "Something went wrong",
+				Message: "Please try again."})
+		}()
 		next.ServeHTTP(w, r)
 	})
 }

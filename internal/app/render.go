@@ -43,7 +43,9 @@ type pageData struct {
 // render writes a page. Pages show the user's data, so no cache keeps them.
 func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	pd := pageData{CSRFField: login.CSRFField, DevIdP: a.cfg.Provider == config.Dev, Data: data}
-	pd.User, pd.SignedIn = a.auth.User(r)
+	if r.Context().Value(noSessionKey) == nil {
+		pd.User, pd.SignedIn = a.auth.User(r)
+	}
 	if pd.SignedIn {
 		pd.CSRFToken = a.auth.CSRFToken(r)
 	}

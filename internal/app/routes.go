@@ -41,6 +41,7 @@ func (a *App) routes() http.Handler {
 	h = cop.Handler(h)
 	h = securityHeaders(h)
 	h = limitBody(h)
+	h = a.recoverPanics(h)
 	h = a.accessLog(h)
 	h = requestID(h)
 	return h

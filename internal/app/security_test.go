@@ -253,3 +253,14 @@ func TestTokenEndpointAuthenticationFollowsDiscovery(t *testing.T) {
 			strings.Contains(p.Body, "Welcome"), sawPost, sawBasic)
 	}
 }
+
+func TestPanicBecomesErrorPage(t *testing.T) {
+	_, a := startApp(t, map[string]string{"SESSION_STORE": "memory"})
+	h := a.recoverPanics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "Something went wrong") ||
+		strings.Contains(rec.Body.String(), "goroutine") {
+		t.Fatalf("a panicking handler: got %d:\n%s", rec.Code, rec.Body.String())
+	}
+}

@@ -161,13 +161,18 @@ func TestSignOutOfAllDevices(t *testing.T) {
 func refreshingProvider(t *testing.T, env map[string]string) (string, *faultyProvider) {
 	t.Helper()
 	env["OIDC_SCOPES"] = "openid profile email offline_access"
-	return startFaultyProvider(t, env, func(f *faultyProvider) {
+	return startFaultyProvider(t, env, shortAccessTokens(t))
+}
+
+// shortAccessTokens makes the provider's access tokens last 20 s.
+func shortAccessTokens(t *testing.T) func(*faultyProvider) {
+	return func(f *faultyProvider) {
 		f.cfg.AccessTokenLifetime = 20 * time.Second
 		var err error
 		if f.idp, err = devidp.New(f.cfg); err != nil {
 			t.Fatal(err)
 		}
-	})
+	}
 }
 
 func TestAccessTokenRefresh(t *testing.T) {

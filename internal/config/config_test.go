@@ -188,7 +188,8 @@ func TestLoadErrors(t *testing.T) {
 		{"SESSION_IDLE_TIMEOUT unparseable", map[string]string{"SESSION_IDLE_TIMEOUT": "1 day"}, []string{"SESSION_IDLE_TIMEOUT"}},
 		{"PROVIDER_TIMEOUT zero", map[string]string{"PROVIDER_TIMEOUT": "0s"}, []string{"PROVIDER_TIMEOUT"}},
 		{"CLOCK_SKEW negative", map[string]string{"CLOCK_SKEW": "-1m"}, []string{"CLOCK_SKEW"}},
-		{"SESSION_STORE unknown", map[string]string{"SESSION_STORE": "redis://localhost"}, []string{"SESSION_STORE"}},
+		{"SESSION_STORE unknown", map[string]string{"SESSION_STORE": "mongodb://localhost"}, []string{"SESSION_STORE"}},
+		{"SESSION_STORE redis without host", map[string]string{"SESSION_STORE": "redis://"}, []string{"SESSION_STORE"}},
 		{"SESSION_STORE sqlite without path", map[string]string{"SESSION_STORE": "sqlite:"}, []string{"SESSION_STORE"}},
 		{"AUTH0_DOMAIN with path", auth0Env("dev-x.us.auth0.com/tenant"), []string{"AUTH0_DOMAIN"}},
 		{"AUTH0_DOMAIN with http scheme", auth0Env("http://dev-x.us.auth0.com"), []string{"AUTH0_DOMAIN"}},
@@ -201,7 +202,7 @@ func TestLoadErrors(t *testing.T) {
 			"SESSION_MAX_AGE":  "forever",
 			"PROVIDER_TIMEOUT": "-3s",
 			"CLOCK_SKEW":       "soon",
-			"SESSION_STORE":    "redis://x",
+			"SESSION_STORE":    "mongodb://x",
 			"OIDC_SCOPES":      "profile",
 			"AUTH0_DOMAIN":     "dev-x.us.auth0.com",
 		}, []string{"PORT", "SESSION_MAX_AGE", "PROVIDER_TIMEOUT", "CLOCK_SKEW", "SESSION_STORE", "OIDC_SCOPES", "AUTH0_CLIENT_ID"}},
@@ -225,7 +226,7 @@ func TestLoadReportsEachProblemSeparately(t *testing.T) {
 	_, err := Load(getenv(map[string]string{
 		"PORT":          "0",
 		"CLOCK_SKEW":    "soon",
-		"SESSION_STORE": "redis://x",
+		"SESSION_STORE": "mongodb://x",
 		"OIDC_SCOPES":   "profile",
 	}))
 	joined, ok := err.(interface{ Unwrap() []error })
