@@ -5,6 +5,7 @@ import (
 	"html"
 	"log"
 	"net/http"
+	"net/url"
 
 	"github.com/alexedwards/scs/v2"
 
@@ -55,4 +56,41 @@ func Example() {
 		fmt.Fprint(w, `Welcome Guest <a href="/login">Log in</a>`)
 	})
 	log.Fatal(http.ListenAndServe("127.0.0.1:3000", sessions.LoadAndSave(mux)))
+}
+
+// Only local paths survive as the place to return to after sign-in.
+func ExampleSafeReturnTo() {
+	for _, s := range []string{"/account?tab=2", "//evil.example", "https://evil.example/", "/\\evil.example", "/%2F%2Fevil.example"} {
+		_, ok := login.SafeReturnTo(s)
+		fmt.Printf("%-22q %v\n", s, ok)
+	}
+	// Output:
+	// "/account?tab=2"       true
+	// "//evil.example"       false
+	// "https://evil.example/" false
+	// "/\\evil.example"      false
+	// "/%2F%2Fevil.example"  false
+}
+
+// A login handler that asks the provider to show its sign-in page again
+// and to accept only a sign-in of the last five minutes.
+func ExampleAuth_LoginWith() {
+	sessions := scs.New()
+	auth, err := login.New(login.Config{
+		Issuer:      "https://accounts.example.com",
+		ClientID:    "my-app",
+		RedirectURL: "http://localhost:3000/callback",
+		Sessions:    sessions,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	reauth, err := auth.LoginWith(url.Values{"prompt": {"login"}, "max_age": {"300"}})
+	fmt.Println(reauth != nil, err)
+	// Parameters the flow sets itself are refused.
+	_, err = auth.LoginWith(url.Values{"state": {"mine"}})
+	fmt.Println(err)
+	// Output:
+	// true <nil>
+	// login: LoginWith cannot set "state"
 }
