@@ -50,9 +50,15 @@ const DefaultTimeout = 3 * time.Second
 // ErrUnknownStore is returned by Open for a location it does not recognise.
 var ErrUnknownStore = errors.New("unknown session store")
 
-// Open opens the store a location names: "memory" or "sqlite:PATH". Every
-// call to the returned store is bounded by timeout.
-func Open(location string, timeout time.Duration) (Store, error) {
+// Open opens the store a location names: "memory", "sqlite:PATH", a
+// redis:// or rediss:// URL (see [OpenRedis]) or a postgres:// or
+// postgresql:// URL (see [OpenPostgres]). Every call to the returned store
+// is bounded by timeout, and failed calls are reported to onError, as with
+// [WithTimeout]. Opening a shared store connects to it, so a server
+// that is down fails Open: Redis must answer within DefaultTimeout, and
+// PostgreSQL must connect and migrate within DefaultTimeout or timeout,
+// whichever is longer.
+func Open(location string, timeout time.Duration, onError ...func(op string, err error)) (Store, error) {
 	var (
 		s   Store
 		err error
@@ -62,13 +68,22 @@ func Open(location string, timeout time.Duration) (Store, error) {
 		s = NewMemory()
 	case strings.HasPrefix(location, "sqlite:") && len(location) > len("sqlite:"):
 		s, err = OpenSQLite(strings.TrimPrefix(location, "sqlite:"))
+	case strings.HasPrefix(location, "redis://"), strings.HasPrefix(location, "rediss://"):
+		s, err = OpenRedis(location)
+	case strings.HasPrefix(location, "postgres://"), strings.HasPrefix(location, "postgresql://"):
+		// Migrating may wait for another instance's migration: allow it
+		// at least DefaultTimeout even when calls get less.
+		ctx, cancel := context.WithTimeout(context.Background(), max(timeout, DefaultTimeout))
+		s, err = OpenPostgres(ctx, location)
+		cancel()
 	default:
-		return nil, fmt.Errorf("%w %q: want memory or sqlite:PATH", ErrUnknownStore, location)
+		// Never echo the location: a URL may carry a password.
+		return nil, fmt.Errorf("%w %q: want memory, sqlite:PATH, redis://, rediss://, postgres:// or postgresql://", ErrUnknownStore, Describe(location))
 	}
 	if err != nil {
 		return nil, err
 	}
-	return WithTimeout(s, timeout), nil
+	return WithTimeout(s, timeout, onError...), nil
 }
 
 // Describe names a store location for status pages without revealing

@@ -3,18 +3,23 @@ package sessionstore
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+	"github.com/jackc/pgx/v5"
 )
 
 // storeCase opens a fresh, empty store for one test.
@@ -41,7 +46,80 @@ func stores(t *testing.T) []storeCase {
 			t.Cleanup(func() { s.Close() })
 			return s
 		}},
+		{"redis", func(t *testing.T) Store { return openTestRedis(t) }},
+		{"postgres", func(t *testing.T) Store { return openTestPostgres(t) }},
 	}
+}
+
+// serverURL returns the URL of a test server from the environment variable
+// name, or skips the test with hint when it is unset. Under CI=true a
+// missing server fails the test instead: CI must not pass by skipping.
+func serverURL(t *testing.T, name, hint string) string {
+	t.Helper()
+	u := os.Getenv(name)
+	if u == "" {
+		msg := name + " not set: " + hint
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return u
+}
+
+// testPostgresURL creates a schema of its own on TEST_POSTGRES_URL's server,
+// drops it at cleanup, and returns a URL whose search_path selects it, so
+// tests share the database without seeing each other's tables.
+func testPostgresURL(t *testing.T) string {
+	t.Helper()
+	base := serverURL(t, "TEST_POSTGRES_URL", "start PostgreSQL and set it to run the Postgres store tests")
+	schema := "gologin_test_" + strings.ToLower(rand.Text())
+	admin := func(sql string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, base)
+		if err != nil {
+			return err
+		}
+		defer c.Close(ctx)
+		_, err = c.Exec(ctx, sql)
+		return err
+	}
+	if err := admin(`CREATE SCHEMA ` + schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := admin(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("TEST_POSTGRES_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// openTestPostgres opens a Postgres store in a schema of its own.
+func openTestPostgres(t *testing.T) *Postgres {
+	t.Helper()
+	s := openPostgresURL(t, testPostgresURL(t))
+	t.Cleanup(func() { s.Close() }) // runs before the schema is dropped
+	return s
+}
+
+func openPostgresURL(t *testing.T, url string) *Postgres {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := OpenPostgres(ctx, url)
+	if err != nil {
+		t.Fatalf("OpenPostgres: %v", err)
+	}
+	return s
 }
 
 // record encodes a session the way an scs manager with Codec{} would, so
@@ -85,6 +163,26 @@ func mustNotFind(t *testing.T, s Store, token string) {
 	got, ok, err := s.FindCtx(context.Background(), token)
 	if err != nil || ok || got != nil {
 		t.Fatalf("FindCtx(%q) = %q, found %v, err %v; want not found", token, got, ok, err)
+	}
+}
+
+// waitExpired waits until token, committed with a short expiry, is no
+// longer found, failing after five seconds.
+func waitExpired(t *testing.T, s Store, token string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, ok, err := s.FindCtx(context.Background(), token)
+		if err != nil {
+			t.Fatalf("FindCtx(%q): %v", token, err)
+		}
+		if !ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q still found 5s after it should have expired", token)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -231,6 +329,172 @@ func TestStores(t *testing.T) {
 			n, err := s.DeleteBySubject(ctx, "user-1")
 			wantDeleted(t, "DeleteBySubject on an unindexed record", n, err, 0)
 			mustFind(t, s, "gob", gob)
+		}},
+		{"a token committed again after expiring leaves its old sid and sub", func(t *testing.T, s Store) {
+			if err := s.CommitCtx(ctx, "tok", record(t, "sid-old", "user-old", later), time.Now().Add(100*time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+			// Longer sessions keep the old sid's and sub's indexes alive.
+			commit(t, s, "other-sid", record(t, "sid-old", "user-other", later))
+			commit(t, s, "other-sub", record(t, "sid-other", "user-old", later))
+			waitExpired(t, s, "tok")
+			// Nothing touched the expired session's index entries since.
+			b := record(t, "sid-new", "user-new", later)
+			commit(t, s, "tok", b)
+			n, err := s.DeleteBySID(ctx, "sid-old")
+			wantDeleted(t, "DeleteBySID(old sid)", n, err, 1)
+			n, err = s.DeleteBySubject(ctx, "user-old")
+			wantDeleted(t, "DeleteBySubject(old sub)", n, err, 1)
+			mustFind(t, s, "tok", b)
+			n, err = s.DeleteBySID(ctx, "sid-new")
+			wantDeleted(t, "DeleteBySID(new sid)", n, err, 1)
+		}},
+		{"an index outlives the sessions that expire before others", func(t *testing.T, s Store) {
+			if err := s.CommitCtx(ctx, "early", record(t, "sid-a", "user-1", later), time.Now().Add(100*time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+			commit(t, s, "late", record(t, "sid-a", "user-1", later))
+			waitExpired(t, s, "early")
+			// Whether the expired session counts differs by store (memory
+			// and SQLite delete and count it until purged), so only the
+			// live one is checked.
+			if n, err := s.DeleteBySID(ctx, "sid-a"); err != nil || n < 1 {
+				t.Fatalf("DeleteBySID(sid-a) = %d, %v; want the live session deleted", n, err)
+			}
+			mustNotFind(t, s, "late")
+		}},
+		{"a second Lock on the same name waits until the first unlocks", func(t *testing.T, s Store) {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			unlock, err := s.Lock(ctx, "job", time.Minute)
+			if err != nil {
+				t.Fatalf("Lock: %v", err)
+			}
+			var released atomic.Bool
+			second := make(chan error, 1)
+			go func() {
+				unlock, err := s.Lock(ctx, "job", time.Minute)
+				if err == nil {
+					if !released.Load() {
+						err = errors.New("second Lock returned while the first held the lock")
+					}
+					unlock()
+				}
+				second <- err
+			}()
+			// Other names are not held.
+			other, err := s.Lock(ctx, "other-job", time.Minute)
+			if err != nil {
+				t.Fatalf("Lock on another name: %v", err)
+			}
+			other()
+			// Give the waiter time to take the lock wrongly. A slow machine
+			// only weakens this check; it cannot make it fail.
+			select {
+			case err := <-second:
+				t.Fatalf("second Lock returned before the first unlocked: %v", err)
+			case <-time.After(100 * time.Millisecond):
+			}
+			released.Store(true)
+			unlock()
+			if err := <-second; err != nil {
+				t.Fatalf("second Lock: %v", err)
+			}
+		}},
+		{"a lock lapses after its ttl", func(t *testing.T, s Store) {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			unlockFirst, err := s.Lock(ctx, "job", 50*time.Millisecond)
+			if err != nil {
+				t.Fatalf("Lock: %v", err)
+			}
+			// Never unlocked: the next Lock gets it once the ttl has passed.
+			unlock, err := s.Lock(ctx, "job", time.Minute)
+			if err != nil {
+				t.Fatalf("Lock after the first lapsed: %v", err)
+			}
+			// The lapsed holder's unlock must not release the new holder.
+			unlockFirst()
+			short, cancelShort := context.WithTimeout(ctx, 100*time.Millisecond)
+			defer cancelShort()
+			if _, err := s.Lock(short, "job", time.Minute); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Lock while the new holder holds it = %v, want context.DeadlineExceeded", err)
+			}
+			unlock()
+			unlock, err = s.Lock(ctx, "job", time.Minute)
+			if err != nil {
+				t.Fatalf("Lock after unlock: %v", err)
+			}
+			unlock()
+		}},
+		{"Lock on a held name returns the context's error when it ends", func(t *testing.T, s Store) {
+			unlock, err := s.Lock(ctx, "job", time.Minute)
+			if err != nil {
+				t.Fatalf("Lock: %v", err)
+			}
+			defer unlock()
+
+			cancelled, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() {
+				_, err := s.Lock(cancelled, "job", time.Minute)
+				done <- err
+			}()
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Fatalf("Lock with a cancelled context = %v, want context.Canceled", err)
+			}
+
+			timed, cancelTimed := context.WithTimeout(ctx, 20*time.Millisecond)
+			defer cancelTimed()
+			if _, err := s.Lock(timed, "job", time.Minute); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Lock past its deadline = %v, want context.DeadlineExceeded", err)
+			}
+		}},
+		{"Count counts only unexpired sessions", func(t *testing.T, s Store) {
+			count := func() int {
+				t.Helper()
+				n, err := s.Count(ctx)
+				if err != nil {
+					t.Fatalf("Count: %v", err)
+				}
+				return n
+			}
+			if n := count(); n != 0 {
+				t.Fatalf("Count of an empty store = %d, want 0", n)
+			}
+			commit(t, s, "a", record(t, "sid-a", "user-1", later))
+			commit(t, s, "b", record(t, "sid-b", "user-1", later))
+			commit(t, s, "c", record(t, "sid-c", "user-2", later))
+			if err := s.CommitCtx(ctx, "gone", record(t, "sid-d", "user-3", later), time.Now().Add(-time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			commit(t, s, "a", record(t, "sid-a", "user-1", later)) // recommitting does not add
+			if n := count(); n != 3 {
+				t.Fatalf("Count = %d, want 3 (an expired session does not count)", n)
+			}
+			if err := s.DeleteCtx(ctx, "c"); err != nil {
+				t.Fatal(err)
+			}
+			if n := count(); n != 2 {
+				t.Fatalf("Count after Delete = %d, want 2", n)
+			}
+			n, err := s.DeleteBySID(ctx, "sid-a")
+			wantDeleted(t, "DeleteBySID(sid-a)", n, err, 1)
+			if n := count(); n != 1 {
+				t.Fatalf("Count after DeleteBySID = %d, want 1", n)
+			}
+			// A session stops counting when it expires, with no call.
+			if err := s.CommitCtx(ctx, "short", record(t, "", "", later), time.Now().Add(100*time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for count() != 1 {
+				if time.Now().After(deadline) {
+					t.Fatalf("Count = %d 5s after a 100ms session was committed, want 1", count())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 		}},
 		{"ping", func(t *testing.T, s Store) {
 			if err := s.Ping(ctx); err != nil {
@@ -565,7 +829,9 @@ func TestOpen(t *testing.T) {
 	}{
 		{location: "memory"},
 		{location: "sqlite:" + filepath.Join(dir, "sessions.db")},
-		{location: "redis://x", unknown: true},
+		{location: "mysql://user:secret@x/db", unknown: true},
+		{location: "redis:/x", unknown: true},
+		{location: "postgres:x", unknown: true},
 		{location: "sqlite:", unknown: true},
 		{location: "", unknown: true},
 		{location: "Memory", unknown: true},
@@ -579,6 +845,9 @@ func TestOpen(t *testing.T) {
 				}
 				if s != nil {
 					t.Errorf("Open(%q) returned a store with its error", tt.location)
+				}
+				if strings.Contains(err.Error(), "secret") {
+					t.Errorf("Open(%q) error %q reveals the password", tt.location, err)
 				}
 				return
 			}
@@ -596,12 +865,270 @@ func TestOpen(t *testing.T) {
 	}
 }
 
+// TestOpenSharedStores opens the Redis and Postgres stores through Open, as
+// the app does.
+func TestOpenSharedStores(t *testing.T) {
+	tests := []struct {
+		name     string
+		location func(t *testing.T) string
+	}{
+		{"redis", func(t *testing.T) string {
+			return serverURL(t, "TEST_REDIS_URL", "start redis-server and set it to run the Redis store tests")
+		}},
+		{"postgres", testPostgresURL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Open(tt.location(t), time.Second)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			t.Cleanup(func() { s.Close() })
+			if err := s.Ping(context.Background()); err != nil {
+				t.Fatalf("Ping: %v", err)
+			}
+			// Open uses the app's key prefix on Redis: a token of this
+			// test's own, deleted afterwards, keeps clear of other data.
+			token := "test-open-" + rand.Text()
+			b := record(t, "sid-"+token, "user-"+token, time.Now().Add(time.Hour))
+			commit(t, s, token, b)
+			mustFind(t, s, token, b)
+			n, err := s.DeleteBySID(context.Background(), "sid-"+token)
+			wantDeleted(t, "DeleteBySID", n, err, 1)
+		})
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	tests := map[string]string{
+		"memory":                               "memory",
+		"sqlite:/var/lib/gologin/sessions.db":  "sqlite",
+		"redis://user:secret@cache:6379/2":     "redis",
+		"rediss://:secret@cache:6380/0":        "rediss",
+		"postgres://app:secret@db/gologin":     "postgres",
+		"postgresql://app:secret@db/gologin?x": "postgresql",
+	}
+	for location, want := range tests {
+		if got := Describe(location); got != want {
+			t.Errorf("Describe(%q) = %q, want %q", location, got, want)
+		}
+	}
+}
+
 func TestCloseTwice(t *testing.T) {
 	for _, sc := range stores(t) {
-		s := sc.open(t)
-		if err := s.Close(); err != nil {
-			t.Fatalf("%s: Close: %v", sc.name, err)
-		}
-		s.Close() // must not panic
+		t.Run(sc.name, func(t *testing.T) {
+			s := sc.open(t)
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			s.Close() // must not panic
+		})
 	}
+}
+
+func TestPostgresSurvivesReopen(t *testing.T) {
+	url := testPostgresURL(t)
+	b := record(t, "sid-1", "user-1", time.Now().Add(time.Hour))
+
+	s := openPostgresURL(t, url)
+	commit(t, s, "tok", b)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	// New connections to the same database, as after a restart.
+	s = openPostgresURL(t, url)
+	t.Cleanup(func() { s.Close() })
+	mustFind(t, s, "tok", b)
+	if n, err := s.Count(context.Background()); err != nil || n != 1 {
+		t.Fatalf("Count after reopen = %d, %v; want 1", n, err)
+	}
+	n, err := s.DeleteBySID(context.Background(), "sid-1")
+	wantDeleted(t, "DeleteBySID after reopen", n, err, 1)
+}
+
+// TestOpenPostgresConcurrently starts several stores on one fresh schema
+// at once, as instances of the app do: the advisory lock must let exactly
+// one migrate, and the others must find the schema ready.
+func TestOpenPostgresConcurrently(t *testing.T) {
+	url := testPostgresURL(t)
+	const n = 5
+	stores := make([]*Postgres, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			stores[i], errs[i] = OpenPostgres(ctx, url)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("open #%d: %v", i+1, err)
+			continue
+		}
+		t.Cleanup(func() { stores[i].Close() })
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	b := record(t, "sid-1", "user-1", time.Now().Add(time.Hour))
+	commit(t, stores[0], "tok", b)
+	mustFind(t, stores[n-1], "tok", b)
+
+	var versions []int
+	rows, err := stores[0].pool.Query(context.Background(), `SELECT version FROM schema_migrations ORDER BY version`)
+	if err == nil {
+		versions, err = pgx.CollectRows(rows, pgx.RowTo[int])
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]int, len(postgresMigrations))
+	for i := range want {
+		want[i] = i + 1
+	}
+	if !reflect.DeepEqual(versions, want) {
+		t.Fatalf("schema_migrations = %v, want %v (each migration once)", versions, want)
+	}
+}
+
+func TestOpenPostgresRefusesNewerSchema(t *testing.T) {
+	url := testPostgresURL(t)
+	s := openPostgresURL(t, url)
+	if _, err := s.pool.Exec(context.Background(), `INSERT INTO schema_migrations (version) VALUES (99)`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if s, err := OpenPostgres(ctx, url); err == nil {
+		s.Close()
+		t.Fatal("OpenPostgres of a database from a newer program succeeded, want an error")
+	} else if !strings.Contains(err.Error(), "newer") {
+		t.Errorf("error %q does not say the schema is newer", err)
+	}
+}
+
+func TestOpenPostgresErrorsHideThePassword(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, url := range []string{
+		"postgres://user:secret@127.0.0.1:notaport/db",            // does not parse
+		"postgres://user:secret@127.0.0.1:1/db?sslmode=disable",   // nothing listens on port 1
+		"postgres://user:secret@127.0.0.1:1/db?pool_max_conns=no", // bad pool size
+	} {
+		s, err := OpenPostgres(ctx, url)
+		if err == nil {
+			s.Close()
+			t.Fatalf("OpenPostgres(%q) succeeded, want an error", url)
+		}
+		if strings.Contains(err.Error(), "secret") {
+			t.Errorf("OpenPostgres error %q reveals the password", err)
+		}
+	}
+}
+
+// withQuery returns rawURL with the query parameter key set to value.
+func withQuery(t *testing.T, rawURL, key, value string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// TestPostgresPoolUnderLoad drives a two-connection pool from many
+// goroutines, and checks that a call cut short by its context frees its
+// connection for the next.
+func TestPostgresPoolUnderLoad(t *testing.T) {
+	s := openPostgresURL(t, withQuery(t, testPostgresURL(t), "pool_max_conns", "2"))
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for g := range 20 {
+		wg.Go(func() {
+			token := "tok-" + string(rune('a'+g))
+			b := record(t, "sid-shared", "user-shared", time.Now().Add(time.Hour))
+			for range 10 {
+				if err := s.CommitCtx(ctx, token, b, time.Now().Add(time.Hour)); err != nil {
+					errs <- err
+					return
+				}
+				if got, ok, err := s.FindCtx(ctx, token); err != nil || !ok || !bytes.Equal(got, b) {
+					errs <- errors.New("FindCtx after CommitCtx did not return the record")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	n, err := s.DeleteBySubject(ctx, "user-shared")
+	wantDeleted(t, "DeleteBySubject(user-shared)", n, err, 20)
+
+	// Calls whose context ends mid-query must give their connections back
+	// (closed, as pgx leaves them): two of them would exhaust the pool.
+	for range 3 {
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		_, err := s.pool.Exec(short, `SELECT pg_sleep(2)`)
+		cancel()
+		if err == nil {
+			t.Fatal("pg_sleep(2) under a 50ms deadline succeeded")
+		}
+	}
+	bounded, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.Ping(bounded); err != nil {
+		t.Fatalf("Ping after cancelled calls: %v", err)
+	}
+}
+
+// TestPostgresPoolRecovers kills the store's server connections, as a
+// database restart would, and checks that the same store carries on.
+func TestPostgresPoolRecovers(t *testing.T) {
+	app := "gologin_test_" + strings.ToLower(rand.Text())
+	s := openPostgresURL(t, withQuery(t, testPostgresURL(t), "application_name", app))
+	t.Cleanup(func() { s.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b := record(t, "sid-1", "user-1", time.Now().Add(time.Hour))
+	commit(t, s, "tok", b)
+
+	admin, err := pgx.Connect(ctx, os.Getenv("TEST_POSTGRES_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var killed int
+	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
+	if killed == 0 {
+		t.Fatal("found no connection of the store to terminate")
+	}
+	// A call may meet a dead connection before the pool notices; it drops
+	// each one it finds, so a few calls are enough for the pool to recover.
+	for i := 0; ; i++ {
+		err := s.Ping(ctx)
+		if err == nil {
+			break
+		}
+		if i == killed {
+			t.Fatalf("Ping still fails after %d tries: %v", i+1, err)
+		}
+	}
+	mustFind(t, s, "tok", b)
 }

@@ -42,12 +42,12 @@ type App struct {
 
 // New builds the app for cfg. Close releases what it opened.
 func New(cfg config.Config, log *slog.Logger) (*App, error) {
-	store, err := sessionstore.Open(cfg.SessionStore, sessionstore.DefaultTimeout)
+	m := newMetrics()
+	store, err := sessionstore.Open(cfg.SessionStore, sessionstore.DefaultTimeout, m.onStoreError)
 	if err != nil {
 		return nil, fmt.Errorf("SESSION_STORE=%s: %w", sessionstore.Describe(cfg.SessionStore), err)
 	}
-	m := newMetrics(store)
-	store = sessionstore.WithTimeout(store, sessionstore.DefaultTimeout, m.onStoreError)
+	m.reg.MustRegister(newLiveSessions(store))
 	a := &App{cfg: cfg, log: log, store: store, metrics: m}
 
 	sm := scs.New()

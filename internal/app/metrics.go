@@ -27,7 +27,7 @@ type metrics struct {
 	storeErrors *prometheus.CounterVec
 }
 
-func newMetrics(store sessionstore.Store) *metrics {
+func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -52,8 +52,7 @@ func newMetrics(store sessionstore.Store) *metrics {
 		}, []string{"op"}),
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.logins, m.events, m.provider, m.storeErrors,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newLiveSessions(store))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{"started", "succeeded"} {
 		m.logins.WithLabelValues(r, "")
 	}

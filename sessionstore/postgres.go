@@ -1,0 +1,240 @@
+package sessionstore
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Postgres is a Store that keeps sessions in a PostgreSQL database shared
+// by every instance of the app.
+//
+// It creates the tables sessions, locks and schema_migrations in the first
+// schema of the connection's search_path; to keep them apart from other
+// tables, give the store its own schema, e.g. with ?search_path=gologin in
+// the URL.
+type Postgres struct {
+	pool *pgxpool.Pool
+	done chan struct{}
+	once sync.Once
+}
+
+// postgresMigrations are applied in order, each once; schema_migrations
+// records the versions (1-based) that have run.
+var postgresMigrations = []string{
+	`CREATE TABLE sessions (
+		token  text PRIMARY KEY,
+		data   bytea NOT NULL,
+		expiry timestamptz NOT NULL,
+		sid    text NOT NULL DEFAULT '',
+		sub    text NOT NULL DEFAULT ''
+	);
+	CREATE INDEX sessions_expiry_idx ON sessions (expiry);
+	CREATE INDEX sessions_sid_idx ON sessions (sid) WHERE sid <> '';
+	CREATE INDEX sessions_sub_idx ON sessions (sub) WHERE sub <> '';`,
+	`CREATE TABLE locks (
+		name  text PRIMARY KEY,
+		owner text NOT NULL,
+		until timestamptz NOT NULL
+	);`,
+}
+
+// postgresMigrationLock is the pg_advisory_xact_lock key that serialises
+// migrations, so instances starting together migrate once. Its value is
+// arbitrary ("gologin" in ASCII); it only has to be the same everywhere.
+const postgresMigrationLock int64 = 0x676f6c6f67696e
+
+// postgresConnectTimeout bounds a new connection when the URL sets no
+// connect_timeout (libpq's default is to wait forever).
+const postgresConnectTimeout = 2 * time.Second
+
+// OpenPostgres connects to the PostgreSQL database a postgres:// or
+// postgresql:// URL names, brings its schema up to date and purges expired
+// sessions every five minutes. ctx bounds the connection and migration.
+// Besides libpq's parameters, the URL may set pgxpool's, such as
+// pool_max_conns.
+func OpenPostgres(ctx context.Context, rawURL string) (*Postgres, error) {
+	cfg, err := pgxpool.ParseConfig(rawURL) // its errors redact the password
+	if err != nil {
+		return nil, fmt.Errorf("postgres session store: %w", err)
+	}
+	if _, q, _ := strings.Cut(rawURL, "?"); !strings.Contains(q, "connect_timeout") && os.Getenv("PGCONNECT_TIMEOUT") == "" {
+		cfg.ConnConfig.ConnectTimeout = postgresConnectTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres session store: %w", err)
+	}
+	p := &Postgres{pool: pool, done: make(chan struct{})}
+	if err := p.migrate(ctx); err != nil {
+		pool.Close()
+		c := cfg.ConnConfig
+		return nil, fmt.Errorf("postgres session store %s:%d/%s: %w", c.Host, c.Port, c.Database, err)
+	}
+	go purgeEvery(5*time.Minute, p.done, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		p.pool.Exec(ctx, `DELETE FROM sessions WHERE expiry <= $1`, time.Now())
+		p.pool.Exec(ctx, `DELETE FROM locks WHERE until <= now()`)
+	})
+	return p, nil
+}
+
+func (p *Postgres) migrate(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		// Held until the transaction ends: a second instance waits here and
+		// then finds the migrations applied.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, postgresMigrationLock); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    integer PRIMARY KEY,
+			applied_at timestamptz NOT NULL DEFAULT now()
+		)`); err != nil {
+			return err
+		}
+		var version int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
+			return err
+		}
+		if version > len(postgresMigrations) {
+			return fmt.Errorf("database schema version %d is newer than this program knows (%d)", version, len(postgresMigrations))
+		}
+		for i, m := range postgresMigrations[version:] {
+			// Without arguments pgx uses the simple protocol, which runs
+			// a migration's several statements in one call.
+			if _, err := tx.Exec(ctx, m); err != nil {
+				return fmt.Errorf("migration %d: %w", version+i+1, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, version+i+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// FindCtx implements scs.CtxStore.
+func (p *Postgres) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	var b []byte
+	err := p.pool.QueryRow(ctx, `SELECT data FROM sessions WHERE token = $1 AND expiry > $2`, token, time.Now()).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return b, true, nil
+}
+
+// CommitCtx implements scs.CtxStore.
+func (p *Postgres) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	idx, _, _ := ParseIndex(b) // records from other codecs are kept, unindexed
+	_, err := p.pool.Exec(ctx, `INSERT INTO sessions (token, data, expiry, sid, sub) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (token) DO UPDATE SET data = excluded.data, expiry = excluded.expiry, sid = excluded.sid, sub = excluded.sub`,
+		token, b, expiry, idx.SID, idx.Subject)
+	return err
+}
+
+// DeleteCtx implements scs.CtxStore.
+func (p *Postgres) DeleteCtx(ctx context.Context, token string) error {
+	_, err := p.pool.Exec(ctx, `DELETE FROM sessions WHERE token = $1`, token)
+	return err
+}
+
+// DeleteBySID implements Store.
+func (p *Postgres) DeleteBySID(ctx context.Context, sid string) (int, error) {
+	return p.deleteWhere(ctx, `sid = $1 AND sid <> ''`, sid)
+}
+
+// DeleteBySubject implements Store.
+func (p *Postgres) DeleteBySubject(ctx context.Context, sub string) (int, error) {
+	return p.deleteWhere(ctx, `sub = $1 AND sub <> ''`, sub)
+}
+
+// deleteWhere deletes the sessions cond selects, expired ones included, and
+// counts only the unexpired: those not yet purged were no longer sessions.
+func (p *Postgres) deleteWhere(ctx context.Context, cond, arg string) (int, error) {
+	var n int
+	err := p.pool.QueryRow(ctx, `WITH d AS (DELETE FROM sessions WHERE `+cond+` RETURNING expiry)
+		SELECT count(*) FROM d WHERE expiry > $2`, arg, time.Now()).Scan(&n)
+	return n, err
+}
+
+// postgresLockSQL takes the lock named $1 for owner $2 for $3, inserting
+// its row or taking over one that has lapsed; one row affected means taken.
+// Lapse is judged by the server's clock alone, so instances whose clocks
+// disagree still agree on who holds a lock.
+const postgresLockSQL = `INSERT INTO locks (name, owner, until) VALUES ($1, $2, now() + $3::interval)
+	ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE locks.until <= now()`
+
+// Lock implements Store with a row in the locks table, which every
+// instance using the database sees.
+func (p *Postgres) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+	owner := rand.Text()
+	for {
+		tag, err := p.pool.Exec(ctx, postgresLockSQL, name, owner, ttl)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err() // the caller's deadline, not a database fault
+			}
+			return nil, err
+		}
+		if tag.RowsAffected() == 1 {
+			return func() {
+				ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+				defer cancel()
+				p.pool.Exec(ctx, `DELETE FROM locks WHERE name = $1 AND owner = $2`, name, owner)
+			}, nil
+		}
+		if err := lockWait(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Count implements Store.
+func (p *Postgres) Count(ctx context.Context) (int, error) {
+	var n int
+	err := p.pool.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE expiry > $1`, time.Now()).Scan(&n)
+	return n, err
+}
+
+// Ping implements Store by querying the sessions table, which also catches
+// a search_path or permission that no longer reaches it.
+func (p *Postgres) Ping(ctx context.Context) error {
+	_, err := p.pool.Exec(ctx, `SELECT 1 FROM sessions WHERE false`)
+	return err
+}
+
+// Close implements Store; it stops the purge and closes the connections.
+func (p *Postgres) Close() error {
+	p.once.Do(func() {
+		close(p.done)
+		p.pool.Close()
+	})
+	return nil
+}
+
+// Find implements scs.Store.
+func (p *Postgres) Find(token string) ([]byte, bool, error) {
+	return p.FindCtx(context.Background(), token)
+}
+
+// Commit implements scs.Store.
+func (p *Postgres) Commit(token string, b []byte, expiry time.Time) error {
+	return p.CommitCtx(context.Background(), token, b, expiry)
+}
+
+// Delete implements scs.Store.
+func (p *Postgres) Delete(token string) error {
+	return p.DeleteCtx(context.Background(), token)
+}

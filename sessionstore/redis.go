@@ -1,0 +1,331 @@
+package sessionstore
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is a Store that keeps sessions in a Redis server shared by every
+// instance of the app. Redis expires sessions itself, so there is no purge.
+//
+// Keys, all under a prefix so the app can share a Redis with others:
+//
+//	session:<token>  hash {data, sid, sub}, expiring with the session
+//	sid:<sid>        set of the tokens of sid's sessions
+//	sub:<sub>        set of the tokens of sub's sessions
+//	expiries         sorted set of every token, scored by its expiry (ms)
+//	lock:<name>      owner of a held Lock, expiring with the lock
+//
+// The index sets live at least as long as their newest session. A set may
+// still list a token whose session has expired or moved to another sid or
+// sub; deletes check each session's own fields before acting, so a stale
+// entry is never trusted. The scripts compute some key names themselves,
+// which a single Redis allows but Redis Cluster does not: this store needs
+// one Redis server (or a primary with replicas), version 5 or newer.
+type Redis struct {
+	client *redis.Client
+	prefix string
+	once   sync.Once
+	err    error // from the first Close
+}
+
+// defaultRedisPrefix starts every key the store writes.
+const defaultRedisPrefix = "gologin:"
+
+// Timeouts for the Redis client, short so that an outage is answered in
+// about a second instead of go-redis's defaults (5 s dials and reads, each
+// retried). A URL's own dial_timeout, read_timeout, write_timeout,
+// pool_timeout or max_retries wins.
+const (
+	redisDialTimeout = time.Second
+	redisIOTimeout   = time.Second
+	redisPoolTimeout = time.Second
+	// One retry lets a command that met a connection the server has since
+	// closed (after a Redis restart, say) succeed on a fresh one.
+	redisMaxRetries = 1
+)
+
+// OpenRedis connects to the Redis server a redis:// or rediss:// URL names
+// (redis://[user:pass@]host:port/db) and checks that it answers, so a wrong
+// address or password shows at startup rather than on the first request.
+func OpenRedis(url string) (*Redis, error) {
+	return openRedis(url, defaultRedisPrefix)
+}
+
+// openRedis is OpenRedis with the key prefix as a parameter, so tests can
+// share one server without seeing each other's keys.
+func openRedis(rawURL, prefix string) (*Redis, error) {
+	opt, err := redis.ParseURL(rawURL)
+	if err != nil {
+		// url.Error repeats the URL, password included: keep only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("redis session store: %w", err)
+	}
+	if opt.DialTimeout == 0 {
+		opt.DialTimeout = redisDialTimeout
+	}
+	// One dial per attempt: go-redis otherwise tries five times with
+	// backoff before failing a command, which multiplies an outage's wait.
+	opt.DialerRetries = 1
+	if opt.ReadTimeout == 0 {
+		opt.ReadTimeout = redisIOTimeout
+	}
+	if opt.WriteTimeout == 0 {
+		opt.WriteTimeout = redisIOTimeout
+	}
+	if opt.PoolTimeout == 0 {
+		opt.PoolTimeout = redisPoolTimeout
+	}
+	if opt.MaxRetries == 0 {
+		opt.MaxRetries = redisMaxRetries
+	}
+	// Let the caller's deadline (WithTimeout's, in the app) cut a command
+	// short too, not only the socket timeouts above.
+	opt.ContextTimeoutEnabled = true
+
+	r := &Redis{client: redis.NewClient(opt), prefix: prefix}
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+	defer cancel()
+	if err := r.Ping(ctx); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("redis session store %s db %d: %w", opt.Addr, opt.DB, err)
+	}
+	return r, nil
+}
+
+func (r *Redis) sessionKey(token string) string { return r.prefix + "session:" + token }
+func (r *Redis) expiriesKey() string            { return r.prefix + "expiries" }
+
+// redisNow is Lua that sets now to the server's clock in milliseconds. The
+// scripts judge expiry by the server's clock because that is the clock
+// Redis expires keys by.
+const redisNow = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`
+
+// redisCommit stores a session and moves its token between index sets in
+// one step, so no reader sees a session indexed under both its old and new
+// sid or under neither.
+//
+// KEYS: session key, expiries. ARGV: token, data, sid, sub, expiry (unix
+// ms), prefix.
+var redisCommit = redis.NewScript(redisNow + `
+local skey, zkey = KEYS[1], KEYS[2]
+local token, data, sid, sub, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
+local exp = tonumber(ARGV[5])
+local expired = exp <= now
+local old = redis.call('HMGET', skey, 'sid', 'sub')
+local oldSid, oldSub = old[1] or '', old[2] or ''
+if oldSid ~= '' and (expired or oldSid ~= sid) then
+	redis.call('SREM', prefix .. 'sid:' .. oldSid, token)
+end
+if oldSub ~= '' and (expired or oldSub ~= sub) then
+	redis.call('SREM', prefix .. 'sub:' .. oldSub, token)
+end
+-- Forget sessions that have expired since the last commit, so the sorted
+-- set does not grow without bound.
+redis.call('ZREMRANGEBYSCORE', zkey, '-inf', now)
+if expired then
+	-- Committing an expiry in the past ends the session, as scs expects.
+	redis.call('DEL', skey)
+	redis.call('ZREM', zkey, token)
+	return 0
+end
+redis.call('HSET', skey, 'data', data, 'sid', sid, 'sub', sub)
+redis.call('PEXPIREAT', skey, exp)
+redis.call('ZADD', zkey, exp, token)
+-- An index set must outlive every session it lists, or DeleteBySID would
+-- miss a live session; it only ever gets later.
+local function index(key)
+	redis.call('SADD', key, token)
+	local ttl = redis.call('PTTL', key)
+	if ttl < 0 or now + ttl < exp then
+		redis.call('PEXPIREAT', key, exp)
+	end
+end
+if sid ~= '' then index(prefix .. 'sid:' .. sid) end
+if sub ~= '' then index(prefix .. 'sub:' .. sub) end
+return 1
+`)
+
+// redisDelete deletes a session and its index entries.
+//
+// KEYS: session key, expiries. ARGV: token, prefix.
+var redisDelete = redis.NewScript(`
+local rec = redis.call('HMGET', KEYS[1], 'sid', 'sub')
+if rec[1] and rec[1] ~= '' then redis.call('SREM', ARGV[2] .. 'sid:' .. rec[1], ARGV[1]) end
+if rec[2] and rec[2] ~= '' then redis.call('SREM', ARGV[2] .. 'sub:' .. rec[2], ARGV[1]) end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])
+`)
+
+// redisDeleteIndexed deletes every session an index set lists whose own
+// field still has the set's value, then the set, and returns how many
+// sessions it deleted. Sessions that have expired are already gone and so
+// are not counted.
+//
+// KEYS: index set, expiries. ARGV: field ("sid" or "sub"), value, prefix.
+var redisDeleteIndexed = redis.NewScript(`
+local field, value, prefix = ARGV[1], ARGV[2], ARGV[3]
+local n = 0
+for _, token in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+	local skey = prefix .. 'session:' .. token
+	local rec = redis.call('HMGET', skey, 'sid', 'sub')
+	local sid, sub = rec[1] or '', rec[2] or ''
+	if (field == 'sid' and sid == value) or (field == 'sub' and sub == value) then
+		if sid ~= '' then redis.call('SREM', prefix .. 'sid:' .. sid, token) end
+		if sub ~= '' then redis.call('SREM', prefix .. 'sub:' .. sub, token) end
+		redis.call('ZREM', KEYS[2], token)
+		n = n + redis.call('DEL', skey)
+	end
+end
+redis.call('DEL', KEYS[1])
+return n
+`)
+
+// redisCount counts the unexpired sessions in the expiries sorted set.
+//
+// KEYS: expiries.
+var redisCount = redis.NewScript(redisNow + `
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+`)
+
+// redisUnlock deletes a lock only if it still holds the owner's value, so
+// an unlock after the lock lapsed cannot release someone else's lock.
+//
+// KEYS: lock key. ARGV: owner.
+var redisUnlock = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// FindCtx implements scs.CtxStore.
+func (r *Redis) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	b, err := r.client.HGet(ctx, r.sessionKey(token), "data").Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return b, true, nil
+}
+
+// CommitCtx implements scs.CtxStore.
+func (r *Redis) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	idx, _, _ := ParseIndex(b) // records from other codecs are kept, unindexed
+	return redisCommit.Run(ctx, r.client,
+		[]string{r.sessionKey(token), r.expiriesKey()},
+		token, b, idx.SID, idx.Subject, expiry.UnixMilli(), r.prefix).Err()
+}
+
+// DeleteCtx implements scs.CtxStore.
+func (r *Redis) DeleteCtx(ctx context.Context, token string) error {
+	return redisDelete.Run(ctx, r.client,
+		[]string{r.sessionKey(token), r.expiriesKey()}, token, r.prefix).Err()
+}
+
+// DeleteBySID implements Store.
+func (r *Redis) DeleteBySID(ctx context.Context, sid string) (int, error) {
+	return r.deleteIndexed(ctx, "sid", sid)
+}
+
+// DeleteBySubject implements Store.
+func (r *Redis) DeleteBySubject(ctx context.Context, sub string) (int, error) {
+	return r.deleteIndexed(ctx, "sub", sub)
+}
+
+func (r *Redis) deleteIndexed(ctx context.Context, field, value string) (int, error) {
+	if value == "" {
+		return 0, nil // unindexed sessions have no set; "" names none of them
+	}
+	n, err := redisDeleteIndexed.Run(ctx, r.client,
+		[]string{r.prefix + field + ":" + value, r.expiriesKey()}, field, value, r.prefix).Int()
+	return n, err
+}
+
+// Lock implements Store with a key set only if absent (SET NX PX), which
+// every process using the server sees; Redis deletes it when ttl passes.
+func (r *Redis) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+	key := r.prefix + "lock:" + name
+	owner := rand.Text()
+	ttl = max(ttl, time.Millisecond) // PX needs a positive count of milliseconds
+	for {
+		ok, err := r.client.SetNX(ctx, key, owner, ttl).Result()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err() // the caller's deadline, not a Redis fault
+			}
+			return nil, err
+		}
+		if ok {
+			return func() {
+				ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+				defer cancel()
+				redisUnlock.Run(ctx, r.client, []string{key}, owner)
+			}, nil
+		}
+		if err := lockWait(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// lockWait waits lockPoll before a Lock tries again, or returns ctx's error
+// when ctx ends first. The Redis and Postgres stores poll like the SQLite
+// one does.
+func lockWait(ctx context.Context) error {
+	t := time.NewTimer(lockPoll)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Count implements Store from the expiries sorted set, in O(log n): a SCAN
+// of session keys would walk the whole keyspace on every call.
+func (r *Redis) Count(ctx context.Context) (int, error) {
+	return redisCount.Run(ctx, r.client, []string{r.expiriesKey()}).Int()
+}
+
+// Ping implements Store.
+func (r *Redis) Ping(ctx context.Context) error {
+	return r.client.Ping(ctx).Err()
+}
+
+// Close implements Store; it closes the client's connections.
+func (r *Redis) Close() error {
+	r.once.Do(func() { r.err = r.client.Close() })
+	return r.err
+}
+
+// Find implements scs.Store.
+func (r *Redis) Find(token string) ([]byte, bool, error) {
+	return r.FindCtx(context.Background(), token)
+}
+
+// Commit implements scs.Store.
+func (r *Redis) Commit(token string, b []byte, expiry time.Time) error {
+	return r.CommitCtx(context.Background(), token, b, expiry)
+}
+
+// Delete implements scs.Store.
+func (r *Redis) Delete(token string) error {
+	return r.DeleteCtx(context.Background(), token)
+}
