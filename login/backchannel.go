@@ -28,10 +28,6 @@ func (a *Auth) BackchannelLogout(w http.ResponseWriter, r *http.Request) {
 			json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
 		}
 	}
-	if a.cfg.Store == nil {
-		reply(http.StatusNotImplemented, "unsupported", "back-channel logout needs a session store")
-		return
-	}
 	ctx := r.Context()
 	raw := r.PostFormValue("logout_token")
 	if raw == "" {
@@ -44,7 +40,7 @@ func (a *Auth) BackchannelLogout(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusServiceUnavailable, "temporarily_unavailable", "the provider's keys are unavailable")
 		return
 	}
-	sid, sub, err := a.verifyLogoutToken(ctx, d, raw)
+	sid, sub, id, err := a.verifyLogoutToken(ctx, d, raw)
 	if err != nil {
 		a.cfg.Logger.InfoContext(ctx, "back-channel logout refused", "error", err)
 		reply(http.StatusBadRequest, "invalid_request", "the logout token is not valid")
@@ -61,6 +57,9 @@ func (a *Auth) BackchannelLogout(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusServiceUnavailable, "temporarily_unavailable", "sessions could not be deleted")
 		return
 	}
+	// Only a logout that took effect uses up its jti: a provider retrying
+	// after our 503 must get through.
+	a.jtis.record(string(id), a.cfg.Now())
 	a.cfg.Logger.InfoContext(ctx, "back-channel logout", "sessions_deleted", n, "by_sid", sid != "")
 	a.emit(ctx, Event{Kind: BackchannelLogout})
 	reply(http.StatusOK, "", "")
@@ -69,22 +68,22 @@ func (a *Auth) BackchannelLogout(w http.ResponseWriter, r *http.Request) {
 // verifyLogoutToken checks a logout token (Back-Channel Logout 1.0, 2.6):
 // go-oidc checks the signature, iss, aud, events, jti, sid or sub and the
 // absence of nonce; we add exp and iat with clock skew, and jti replay.
-func (a *Auth) verifyLogoutToken(ctx context.Context, d *discovered, raw string) (sid, sub string, err error) {
+func (a *Auth) verifyLogoutToken(ctx context.Context, d *discovered, raw string) (sid, sub string, id jti, err error) {
 	var fetchErr error
 	lt, err := d.verifier.VerifyLogout(context.WithValue(ctx, fetchErrKey{}, &fetchErr), raw)
 	if err != nil {
-		return "", "", errors.Join(err, fetchErr)
+		return "", "", "", errors.Join(err, fetchErr)
 	}
 	now, skew := a.cfg.Now(), a.cfg.ClockSkew
 	switch {
 	case !now.Before(lt.Expiry.Add(skew)):
-		return "", "", errors.New("logout token expired")
+		return "", "", "", errors.New("logout token expired")
 	case lt.IssuedAt.IsZero() || lt.IssuedAt.After(now.Add(skew)) || now.Sub(lt.IssuedAt) > maxLogoutTokenAge+skew:
-		return "", "", errors.New("logout token iat missing or outside the accepted window")
-	case !a.jtis.first(lt.TokenID, now):
-		return "", "", errors.New("logout token jti already used")
+		return "", "", "", errors.New("logout token iat missing or outside the accepted window")
+	case a.jtis.seen(lt.TokenID, now):
+		return "", "", "", errors.New("logout token jti already used")
 	}
-	return lt.SessionID, lt.Subject, nil
+	return lt.SessionID, lt.Subject, jti(lt.TokenID), nil
 }
 
 // jtiCache remembers the jti of recent logout tokens. It is per instance:
@@ -92,25 +91,32 @@ func (a *Auth) verifyLogoutToken(ctx context.Context, d *discovered, raw string)
 // happened, since the token's sessions are gone from the shared store.
 type jtiCache struct {
 	mu   sync.Mutex
-	seen map[string]time.Time
+	used map[string]time.Time
 }
 
-// first records jti and reports whether it is new. Entries older than
-// the accepted token age are dropped, which bounds the cache.
-func (c *jtiCache) first(jti string, now time.Time) bool {
+// jti is a logout token's ID.
+type jti string
+
+// seen reports whether jti was recorded within the accepted token age.
+func (c *jtiCache) seen(jti string, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.seen == nil {
-		c.seen = make(map[string]time.Time)
+	t, ok := c.used[jti]
+	return ok && now.Sub(t) <= 2*maxLogoutTokenAge
+}
+
+// record remembers jti, dropping entries older than the accepted token age,
+// which bounds the cache.
+func (c *jtiCache) record(jti string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.used == nil {
+		c.used = make(map[string]time.Time)
 	}
-	for k, t := range c.seen {
+	for k, t := range c.used {
 		if now.Sub(t) > 2*maxLogoutTokenAge {
-			delete(c.seen, k)
+			delete(c.used, k)
 		}
 	}
-	if _, ok := c.seen[jti]; ok {
-		return false
-	}
-	c.seen[jti] = now
-	return true
+	c.used[jti] = now
 }

@@ -76,6 +76,7 @@ func ExampleSafeReturnTo() {
 // and to accept only a sign-in of the last five minutes.
 func ExampleAuth_LoginWith() {
 	sessions := scs.New()
+	sessions.Store = sessionstore.NewMemory()
 	auth, err := login.New(login.Config{
 		Issuer:      "https://accounts.example.com",
 		ClientID:    "my-app",
@@ -92,5 +93,5 @@ func ExampleAuth_LoginWith() {
 	fmt.Println(err)
 	// Output:
 	// true <nil>
-	// login: LoginWith cannot set "state"
+	// login: authorization parameter "state" is set by the login flow itself
 }

@@ -71,8 +71,10 @@ type Config struct {
 	// Sessions keeps users and login attempts; use sessionstore.Codec as its
 	// codec so its store can find sessions by sid and sub.
 	Sessions *scs.SessionManager
-	// Store is Sessions' store. With it, back-channel logout and signing out
-	// of all devices work, and token refreshes are locked across instances.
+	// Store is Sessions' store (the default, when it is a sessionstore.Store).
+	// It also holds the user's tokens, finds sessions for back-channel
+	// logout and signing out of all devices, and locks token refreshes
+	// across instances.
 	Store sessionstore.Store
 	// IdleTimeout signs out a user who made no request for this long; 0
 	// means never. The absolute limit is Sessions.Lifetime.
@@ -154,11 +156,20 @@ func New(cfg Config) (*Auth, error) {
 	if cfg.Issuer == "" || cfg.ClientID == "" || cfg.RedirectURL == "" || cfg.Sessions == nil {
 		return nil, errors.New("login: Issuer, ClientID, RedirectURL and Sessions are required")
 	}
+	if cfg.Store == nil {
+		cfg.Store, _ = cfg.Sessions.Store.(sessionstore.Store)
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("login: Store is required: a sessionstore.Store, usually the one Sessions uses")
+	}
 	if cfg.Scopes == nil {
 		cfg.Scopes = []string{oidc.ScopeOpenID, "profile", "email"}
 	}
 	if !slices.Contains(cfg.Scopes, oidc.ScopeOpenID) {
 		return nil, errors.New(`login: Scopes must contain "openid"`)
+	}
+	if err := checkAuthParams(cfg.AuthParams); err != nil {
+		return nil, err
 	}
 	if m := cfg.TokenAuthMethod; m != "" && m != "client_secret_basic" && m != "client_secret_post" {
 		return nil, fmt.Errorf("login: unsupported TokenAuthMethod %q", m)
@@ -227,17 +238,26 @@ var reservedParams = []string{"client_id", "redirect_uri", "response_type", "sco
 // show a sign-in within that many seconds. Parameters the flow itself sets
 // (state, nonce, redirect_uri...) are refused.
 func (a *Auth) LoginWith(params url.Values) (http.HandlerFunc, error) {
+	if err := checkAuthParams(params); err != nil {
+		return nil, err
+	}
+	return func(w http.ResponseWriter, r *http.Request) { a.login(w, r, params) }, nil
+}
+
+// checkAuthParams refuses parameters the flow sets itself and a max_age
+// that is not a number of seconds.
+func checkAuthParams(params url.Values) error {
 	for k := range params {
 		if slices.Contains(reservedParams, k) {
-			return nil, fmt.Errorf("login: LoginWith cannot set %q", k)
+			return fmt.Errorf("login: authorization parameter %q is set by the login flow itself", k)
 		}
 	}
 	if v := params.Get("max_age"); v != "" {
 		if n, err := strconv.Atoi(v); err != nil || n < 0 {
-			return nil, fmt.Errorf("login: max_age %q is not a number of seconds", v)
+			return fmt.Errorf("login: max_age %q is not a number of seconds", v)
 		}
 	}
-	return func(w http.ResponseWriter, r *http.Request) { a.login(w, r, params) }, nil
+	return nil
 }
 
 func (a *Auth) login(w http.ResponseWriter, r *http.Request, params url.Values) {
@@ -254,8 +274,14 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request, params url.Values) 
 	ctx := r.Context()
 	sm := a.cfg.Sessions
 	state := rand.Text()
+	merged := url.Values{}
+	for _, ps := range []url.Values{a.cfg.AuthParams, params} {
+		for k, vs := range ps {
+			merged[k] = vs
+		}
+	}
 	tx := transaction{Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier(), ReturnTo: returnTo, Started: a.cfg.Now()}
-	if v := params.Get("max_age"); v != "" {
+	if v := merged.Get("max_age"); v != "" {
 		tx.MaxAge, _ = strconv.Atoi(v)
 		tx.CheckMaxAge = true
 	}
@@ -266,12 +292,6 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request, params url.Values) 
 		sm.SetDeadline(ctx, tx.Started.Add(TransactionLifetime))
 	}
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(tx.Nonce), oauth2.S256ChallengeOption(tx.Verifier)}
-	merged := url.Values{}
-	for _, ps := range []url.Values{a.cfg.AuthParams, params} {
-		for k, vs := range ps {
-			merged[k] = vs
-		}
-	}
 	for k, vs := range merged {
 		for _, v := range vs {
 			opts = append(opts, oauth2.SetAuthURLParam(k, v))
@@ -316,8 +336,9 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 			"We cannot reach the sign-in provider right now. Please try again in a moment.", err)
 		return
 	}
-	// RFC 9207: a provider that names itself must be ours (mix-up defence).
-	if iss := q.Get("iss"); iss != "" && iss != a.cfg.Issuer {
+	// RFC 9207: a provider that names itself must be ours (mix-up defence),
+	// and one that says it always does must have.
+	if iss := q.Get("iss"); (iss != "" || d.sendsIss) && iss != a.cfg.Issuer {
 		a.callbackFail(w, r, "issuer_mismatch", http.StatusBadRequest, "Sign-in failed", "The sign-in response came from an unexpected provider.", nil)
 		return
 	}
@@ -377,7 +398,11 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	sm.Put(ctx, sinceKey, now)
 	a.touch(ctx, now)
 	sm.Put(ctx, userKey, user)
-	sm.Put(ctx, tokensKey, tokens{IDToken: rawID, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry})
+	toks := tokens{IDToken: rawID, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry}
+	if err := a.saveTokens(ctx, sm.Token(ctx), toks, user.SID, user.Subject, now.Add(sm.Lifetime)); err != nil {
+		a.callbackFail(w, r, "session_store", http.StatusServiceUnavailable, "Sign-in failed", "We could not start your session. Please try again.", err)
+		return
+	}
 	sm.Put(ctx, sessionstore.SubjectKey, user.Subject)
 	sm.Put(ctx, sessionstore.SIDKey, user.SID)
 	sm.Put(ctx, csrfKey, rand.Text())
@@ -429,10 +454,6 @@ func (a *Auth) logout(w http.ResponseWriter, r *http.Request, everywhere bool) {
 		return
 	}
 	if u, ok := a.User(r); ok && everywhere {
-		if a.cfg.Store == nil {
-			a.fail(w, r, http.StatusNotImplemented, "Not available", "Signing out of all devices is not set up here.", nil)
-			return
-		}
 		n, err := a.cfg.Store.DeleteBySubject(ctx, u.Subject)
 		if err != nil {
 			a.fail(w, r, http.StatusServiceUnavailable, "Sign-out failed", "We could not end your sessions. Please try again.", err)
@@ -440,7 +461,13 @@ func (a *Auth) logout(w http.ResponseWriter, r *http.Request, everywhere bool) {
 		}
 		a.cfg.Logger.InfoContext(ctx, "signed out of all devices", "sessions_deleted", n)
 	}
-	toks, _ := a.cfg.Sessions.Get(ctx, tokensKey).(tokens)
+	token := a.cfg.Sessions.Token(ctx)
+	rec, _, _ := a.loadTokens(ctx, token) // without them, logout goes on without id_token_hint
+	if err := a.cfg.Store.DeleteCtx(ctx, tokensKeyOf(token)); err != nil {
+		a.fail(w, r, http.StatusServiceUnavailable, "Sign-out failed", "We could not end your session. Please try again.", err)
+		return
+	}
+	toks := rec.tokens
 	if err := a.cfg.Sessions.Destroy(ctx); err != nil {
 		a.fail(w, r, http.StatusServiceUnavailable, "Sign-out failed", "We could not end your session. Please try again.", err)
 		return

@@ -9,6 +9,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/gologin/gologin/devidp"
+	"github.com/gologin/gologin/sessionstore"
 )
 
 func TestLoginWithAddsParameters(t *testing.T) {
@@ -25,6 +26,7 @@ func TestLoginWithAddsParameters(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 	sm := scs.New()
+	sm.Store = sessionstore.NewMemory()
 	a, err := New(Config{Issuer: idp.Issuer(), ClientID: "c", RedirectURL: "http://app.test/callback", Sessions: sm,
 		AuthParams: url.Values{"audience": {"https://api.example"}, "prompt": {"none"}}})
 	if err != nil {

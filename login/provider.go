@@ -9,6 +9,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+	"golang.org/x/sync/singleflight"
 )
 
 // discovered is what discovery told us about the provider.
@@ -17,18 +18,23 @@ type discovered struct {
 	verifier   *oidc.IDTokenVerifier
 	oauth      oauth2.Config
 	endSession string
+	sendsIss   bool
 }
 
 // lazyProvider discovers the provider on first use rather than at startup,
 // so the app serves while the provider is unreachable and recovers by itself
-// when it comes back. Failed attempts are retried at most every retryAfter.
+// when it comes back. One attempt runs at a time, and callers share it; a
+// failure is remembered for retryAfter, so an outage costs one attempt per
+// retryAfter rather than one per request. The mutex guards only the state,
+// never a network call.
 type lazyProvider struct {
-	a *Auth
+	a       *Auth
+	attempt singleflight.Group
 
 	mu      sync.Mutex
 	d       *discovered
 	lastErr error
-	lastTry time.Time
+	lastTry time.Time // when the last attempt ended
 }
 
 const retryAfter = 2 * time.Second
@@ -38,21 +44,37 @@ var ErrProviderUnavailable = errors.New("login: OpenID provider unavailable")
 
 func (lp *lazyProvider) get(ctx context.Context) (*discovered, error) {
 	lp.mu.Lock()
-	defer lp.mu.Unlock()
-	if lp.d != nil {
-		return lp.d, nil
+	d, lastErr, lastTry := lp.d, lp.lastErr, lp.lastTry
+	lp.mu.Unlock()
+	if d != nil {
+		return d, nil
 	}
-	if lp.lastErr != nil && time.Since(lp.lastTry) < retryAfter {
-		return nil, lp.lastErr
+	if lastErr != nil && time.Since(lastTry) < retryAfter {
+		return nil, lastErr
 	}
-	lp.lastTry = time.Now()
-	d, err := lp.a.discover(ctx)
-	if err != nil {
-		lp.lastErr = errors.Join(ErrProviderUnavailable, err)
-		return nil, lp.lastErr
+	// The attempt is bounded by Config.Timeout, not by the first caller's
+	// request, whose end must not fail the others sharing it.
+	ch := lp.attempt.DoChan("discover", func() (any, error) {
+		d, err := lp.a.discover(context.WithoutCancel(ctx))
+		lp.mu.Lock()
+		defer lp.mu.Unlock()
+		lp.lastTry = time.Now()
+		if err != nil {
+			lp.lastErr = errors.Join(ErrProviderUnavailable, err)
+			return nil, lp.lastErr
+		}
+		lp.d, lp.lastErr = d, nil
+		return d, nil
+	})
+	select {
+	case <-ctx.Done():
+		return nil, errors.Join(ErrProviderUnavailable, ctx.Err())
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*discovered), nil
 	}
-	lp.d, lp.lastErr = d, nil
-	return d, nil
 }
 
 // status reports discovery's state without starting it.
@@ -75,6 +97,8 @@ func (a *Auth) discover(ctx context.Context) (*discovered, error) {
 		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
 		JWKS        string   `json:"jwks_uri"`
 		Algs        []string `json:"id_token_signing_alg_values_supported"`
+		// RFC 9207: the provider puts iss in every authorization response.
+		IssParameter bool `json:"authorization_response_iss_parameter_supported"`
 	}
 	if err := p.Claims(&meta); err != nil {
 		return nil, err
@@ -103,6 +127,7 @@ func (a *Auth) discover(ctx context.Context) (*discovered, error) {
 			Scopes:       a.cfg.Scopes,
 		},
 		endSession: meta.EndSession,
+		sendsIss:   meta.IssParameter,
 	}, nil
 }
 

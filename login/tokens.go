@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/gologin/gologin/sessionstore"
 )
 
 // refreshMargin is how long before expiry an access token is refreshed, so
@@ -16,113 +18,178 @@ const refreshMargin = 30 * time.Second
 // ErrNotSignedIn is returned by AccessToken for a request without a user.
 var ErrNotSignedIn = errors.New("login: not signed in")
 
+// The user's tokens live in a store record of their own, beside the
+// session: scs writes a whole session back at the end of every request that
+// changed it, so tokens kept in the session would be overwritten with stale
+// ones by any request that overlapped a refresh, bringing back a spent
+// refresh token. Only sign-in, refresh and logout write this record.
+const tokensPrefix = sessionstore.AuxPrefix + "tokens:"
+
+func tokensKeyOf(sessionToken string) string { return tokensPrefix + sessionToken }
+
+// saveTokens writes the tokens record of a session; it carries the
+// session's sid and sub, so deleting the sessions of a sid or sub deletes
+// their tokens too.
+func (a *Auth) saveTokens(ctx context.Context, sessionToken string, t tokens, sid, sub string, expiry time.Time) error {
+	b, err := sessionstore.Codec{}.Encode(expiry, map[string]any{
+		tokensKey: t, sessionstore.SIDKey: sid, sessionstore.SubjectKey: sub,
+	})
+	if err != nil {
+		return err
+	}
+	return a.cfg.Store.CommitCtx(ctx, tokensKeyOf(sessionToken), b, expiry)
+}
+
+// tokensRecord is a decoded tokens record.
+type tokensRecord struct {
+	tokens   tokens
+	sid, sub string
+	expiry   time.Time
+}
+
+func (a *Auth) loadTokens(ctx context.Context, sessionToken string) (tokensRecord, bool, error) {
+	b, found, err := a.cfg.Store.FindCtx(ctx, tokensKeyOf(sessionToken))
+	if err != nil || !found {
+		return tokensRecord{}, false, err
+	}
+	expiry, values, err := sessionstore.Codec{}.Decode(b)
+	if err != nil {
+		return tokensRecord{}, false, err
+	}
+	t, ok := values[tokensKey].(tokens)
+	sid, _ := values[sessionstore.SIDKey].(string)
+	sub, _ := values[sessionstore.SubjectKey].(string)
+	return tokensRecord{tokens: t, sid: sid, sub: sub, expiry: expiry}, ok, nil
+}
+
 // AccessToken returns the signed-in user's current access token, for
 // calling APIs. An access token about to expire is refreshed first, if the
 // provider gave a refresh token: concurrent requests of one session refresh
-// once within an instance (single-flight) and across instances (a lock in
-// Config.Store), and the rotated tokens are written to the store at once. A
-// refresh the provider refuses ends the session: the error is an *Error
-// with status 401.
+// once within an instance (single-flight) and one after the other across
+// instances (a lock in Config.Store), each starting from the stored tokens,
+// and the rotated tokens are stored in one write. A refresh token the
+// provider refuses ends the session: the error is then an *Error with
+// status 401.
 func (a *Auth) AccessToken(r *http.Request) (string, error) {
 	ctx := r.Context()
-	sm := a.cfg.Sessions
-	toks, ok := sm.Get(ctx, tokensKey).(tokens)
-	if !ok {
+	if _, ok := a.User(r); !ok {
 		return "", ErrNotSignedIn
 	}
-	if a.fresh(toks) || toks.RefreshToken == "" {
-		return toks.AccessToken, nil
+	token := a.cfg.Sessions.Token(ctx)
+	rec, found, err := a.loadTokens(ctx, token)
+	switch {
+	case err != nil:
+		return "", storeError(err)
+	case !found:
+		return "", a.endSession(ctx, nil)
+	case a.fresh(rec.tokens) || rec.tokens.RefreshToken == "":
+		return rec.tokens.AccessToken, nil
 	}
-	v, err, _ := a.refreshes.Do(sm.Token(ctx), func() (any, error) {
-		return a.refresh(ctx, toks)
+	// The refresh outlives this request if the client goes away: the
+	// provider may already have rotated the refresh token, and the new one
+	// must be stored.
+	ch := a.refreshes.DoChan(token, func() (any, error) {
+		return a.refresh(context.WithoutCancel(ctx), token)
 	})
-	if err != nil {
+	var res singleflightResult
+	select {
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case v := <-ch:
+		res = singleflightResult{v.Val, v.Err}
+	}
+	if res.err != nil {
 		a.emit(ctx, Event{Kind: RefreshFailed})
 		var e *Error
-		if errors.As(err, &e) && e.Status == http.StatusUnauthorized {
-			if derr := sm.Destroy(ctx); derr != nil {
-				return "", errors.Join(err, derr)
-			}
+		if errors.As(res.err, &e) && e.Status == http.StatusUnauthorized {
+			return "", a.endSession(ctx, res.err)
 		}
-		return "", err
+		return "", res.err
 	}
-	toks = v.(tokens)
-	sm.Put(ctx, tokensKey, toks)
-	return toks.AccessToken, nil
+	return res.val.(tokens).AccessToken, nil
+}
+
+type singleflightResult struct {
+	val any
+	err error
+}
+
+// endSession destroys the session whose tokens are gone or refused, and
+// returns the 401 error that says so.
+func (a *Auth) endSession(ctx context.Context, cause error) error {
+	err := &Error{Status: http.StatusUnauthorized, Title: "Session ended",
+		Message: "Your sign-in has ended. Please sign in again.", Err: cause}
+	if derr := a.cfg.Sessions.Destroy(ctx); derr != nil {
+		return errors.Join(err, derr)
+	}
+	return err
+}
+
+func storeError(err error) error {
+	return &Error{Status: http.StatusServiceUnavailable, Title: "Session unavailable",
+		Message: "We could not reach our session storage. Please try again.", Err: err}
 }
 
 func (a *Auth) fresh(t tokens) bool {
 	return t.Expiry.IsZero() || a.cfg.Now().Add(refreshMargin).Before(t.Expiry)
 }
 
-// refresh redeems old's refresh token and saves the result in the session
-// and the store, under the session's lock when the store is shared.
-func (a *Auth) refresh(ctx context.Context, old tokens) (tokens, error) {
-	sm := a.cfg.Sessions
-	token := sm.Token(ctx)
-	if a.cfg.Store != nil {
-		unlock, err := a.cfg.Store.Lock(ctx, "refresh:"+token, a.cfg.Timeout+5*time.Second)
-		if err != nil {
-			return tokens{}, &Error{Status: http.StatusServiceUnavailable, Title: "Session unavailable",
-				Message: "We could not reach our session storage. Please try again.", Err: err}
-		}
-		defer unlock()
-		// Another request may have refreshed while this one waited: then
-		// its tokens are the current ones, and ours hold a spent refresh
-		// token.
-		if b, found, err := a.cfg.Store.FindCtx(ctx, token); err == nil && found {
-			if _, values, err := sm.Codec.Decode(b); err == nil {
-				if t, ok := values[tokensKey].(tokens); ok && t.RefreshToken != "" {
-					if a.fresh(t) {
-						return t, nil
-					}
-					old = t
-				}
-			}
-		}
+// refresh redeems the session's stored refresh token under the session's
+// lock and stores the result.
+func (a *Auth) refresh(ctx context.Context, sessionToken string) (tokens, error) {
+	hold := a.cfg.Timeout + 5*time.Second
+	ctx, cancel := context.WithTimeout(ctx, hold)
+	defer cancel()
+	unlock, err := a.cfg.Store.Lock(ctx, "refresh:"+sessionToken, hold)
+	if err != nil {
+		return tokens{}, storeError(err)
+	}
+	defer unlock()
+	// Read under the lock: another request may have refreshed meanwhile,
+	// and then only the stored refresh token is still valid.
+	rec, found, err := a.loadTokens(ctx, sessionToken)
+	if err != nil {
+		return tokens{}, storeError(err)
+	}
+	if !found {
+		return tokens{}, &Error{Status: http.StatusUnauthorized, Title: "Session ended", Message: "Your sign-in has ended. Please sign in again."}
+	}
+	if a.fresh(rec.tokens) {
+		return rec.tokens, nil
 	}
 	d, err := a.provider.get(ctx)
 	if err != nil {
 		return tokens{}, &Error{Status: http.StatusServiceUnavailable, Title: "Provider unavailable",
 			Message: "We cannot reach the sign-in provider right now. Please try again in a moment.", Err: err}
 	}
-	cctx, cancel := context.WithTimeout(a.clientContext(ctx), a.cfg.Timeout)
-	defer cancel()
-	nt, err := d.oauth.TokenSource(cctx, &oauth2.Token{RefreshToken: old.RefreshToken}).Token()
+	nt, err := d.oauth.TokenSource(a.clientContext(ctx), &oauth2.Token{RefreshToken: rec.tokens.RefreshToken}).Token()
 	if err != nil {
 		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
+		// Only invalid_grant means the refresh token is dead (RFC 6749 5.2);
+		// a rate limit or a misconfigured client must not sign users out.
+		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
 			return tokens{}, &Error{Status: http.StatusUnauthorized, Title: "Session ended",
 				Message: "Your sign-in has ended. Please sign in again.", Err: err}
 		}
 		return tokens{}, &Error{Status: http.StatusBadGateway, Title: "Provider failed",
 			Message: "The sign-in provider failed to renew your access. Please try again.", Err: err}
 	}
-	t := tokens{IDToken: old.IDToken, AccessToken: nt.AccessToken, RefreshToken: nt.RefreshToken, Expiry: nt.Expiry}
+	t := tokens{IDToken: rec.tokens.IDToken, AccessToken: nt.AccessToken, RefreshToken: nt.RefreshToken, Expiry: nt.Expiry}
 	if t.RefreshToken == "" {
-		t.RefreshToken = old.RefreshToken // the provider does not rotate them
+		t.RefreshToken = rec.tokens.RefreshToken // the provider does not rotate them
 	}
 	if raw, _ := nt.Extra("id_token").(string); raw != "" {
 		// A refreshed ID token must be valid and of the same user (Core 12.2);
 		// it serves as the logout hint.
-		if idt, err := d.verifier.Verify(cctx, raw); err == nil && a.sameSubject(ctx, idt.Subject) {
+		if idt, err := d.verifier.Verify(ctx, raw); err == nil && idt.Subject == rec.sub {
 			t.IDToken = raw
 		}
 	}
-	a.emit(ctx, Event{Kind: TokenRefreshed})
-	// Write the rotated tokens now, so other instances waiting on the lock
-	// read them instead of redeeming the spent refresh token.
-	sm.Put(ctx, tokensKey, t)
-	if _, _, err := sm.Commit(ctx); err != nil {
-		return tokens{}, &Error{Status: http.StatusServiceUnavailable, Title: "Session unavailable",
-			Message: "We could not save your session. Please try again.", Err: err}
+	if err := a.saveTokens(ctx, sessionToken, t, rec.sid, rec.sub, rec.expiry); err != nil {
+		return tokens{}, storeError(err)
 	}
+	a.emit(ctx, Event{Kind: TokenRefreshed})
 	return t, nil
-}
-
-func (a *Auth) sameSubject(ctx context.Context, sub string) bool {
-	u, ok := a.cfg.Sessions.Get(ctx, userKey).(User)
-	return ok && u.Subject == sub
 }
 
 // Client returns an HTTP client that calls APIs with the signed-in user's

@@ -2,19 +2,29 @@ package sessionstore
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 )
 
 // Memory is a Store that keeps sessions in this process. Sessions are lost
 // when the process exits and are not shared between instances.
+//
+// Deletes record each deleted token in a map of tombstones, which CommitCtx
+// consults under the same mutex, so a commit and a delete cannot interleave;
+// the purge drops expired tombstones with expired sessions.
 type Memory struct {
-	mu    sync.RWMutex
-	items map[string]memoryItem
-	bySID map[string]map[string]struct{}
-	bySub map[string]map[string]struct{}
-	done  chan struct{}
-	once  sync.Once
+	mu      sync.RWMutex
+	items   map[string]memoryItem
+	bySID   map[string]map[string]struct{}
+	bySub   map[string]map[string]struct{}
+	revoked map[string]time.Time // token → when its tombstone expires
+	done    chan struct{}
+	once    sync.Once
+
+	// revokeTTL is how long deletes revoke tokens: revokedFor, except in
+	// tests of tombstones' expiry.
+	revokeTTL time.Duration
 
 	lockMu sync.Mutex
 	locks  map[string]memoryLock
@@ -35,11 +45,13 @@ type memoryItem struct {
 // every minute until closed.
 func NewMemory() *Memory {
 	m := &Memory{
-		items: make(map[string]memoryItem),
-		bySID: make(map[string]map[string]struct{}),
-		bySub: make(map[string]map[string]struct{}),
-		done:  make(chan struct{}),
-		locks: make(map[string]memoryLock),
+		items:     make(map[string]memoryItem),
+		bySID:     make(map[string]map[string]struct{}),
+		bySub:     make(map[string]map[string]struct{}),
+		revoked:   make(map[string]time.Time),
+		done:      make(chan struct{}),
+		revokeTTL: revokedFor,
+		locks:     make(map[string]memoryLock),
 	}
 	go purgeEvery(time.Minute, m.done, func() { m.purge(time.Now()) })
 	return m
@@ -56,11 +68,15 @@ func (m *Memory) FindCtx(_ context.Context, token string) ([]byte, bool, error) 
 	return it.data, true, nil
 }
 
-// CommitCtx implements scs.CtxStore.
+// CommitCtx implements scs.CtxStore. Committing a revoked token does
+// nothing.
 func (m *Memory) CommitCtx(_ context.Context, token string, b []byte, expiry time.Time) error {
 	idx, _, _ := ParseIndex(b) // records from other codecs are kept, unindexed
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if until, ok := m.revoked[token]; ok && time.Now().Before(until) {
+		return nil
+	}
 	m.remove(token)
 	// Keep a copy: the caller may reuse b.
 	m.items[token] = memoryItem{data: append([]byte(nil), b...), expiry: expiry, index: idx}
@@ -69,11 +85,12 @@ func (m *Memory) CommitCtx(_ context.Context, token string, b []byte, expiry tim
 	return nil
 }
 
-// DeleteCtx implements scs.CtxStore.
+// DeleteCtx implements scs.CtxStore; it revokes token.
 func (m *Memory) DeleteCtx(_ context.Context, token string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.remove(token)
+	m.revoke(token, time.Now())
 	return nil
 }
 
@@ -125,8 +142,8 @@ func (m *Memory) Count(context.Context) (int, error) {
 	defer m.mu.RUnlock()
 	now := time.Now()
 	n := 0
-	for _, it := range m.items {
-		if now.Before(it.expiry) {
+	for token, it := range m.items {
+		if now.Before(it.expiry) && !strings.HasPrefix(token, AuxPrefix) {
 			n++
 		}
 	}
@@ -165,10 +182,20 @@ func (m *Memory) deleteAll(index map[string]map[string]struct{}, key string) int
 	defer m.mu.Unlock()
 	tokens := index[key]
 	n := len(tokens)
+	now := time.Now()
 	for token := range tokens {
-		m.remove(token)
+		m.remove(token) // removes token from tokens too, which range allows
+		m.revoke(token, now)
 	}
 	return n
+}
+
+// revoke records a tombstone for token; m.mu must be held. A tombstone is
+// never shortened.
+func (m *Memory) revoke(token string, now time.Time) {
+	if until := now.Add(m.revokeTTL); until.After(m.revoked[token]) {
+		m.revoked[token] = until
+	}
 }
 
 func (m *Memory) purge(now time.Time) {
@@ -177,6 +204,11 @@ func (m *Memory) purge(now time.Time) {
 	for token, it := range m.items {
 		if !now.Before(it.expiry) {
 			m.remove(token)
+		}
+	}
+	for token, until := range m.revoked {
+		if !now.Before(until) {
+			delete(m.revoked, token)
 		}
 	}
 }

@@ -17,14 +17,24 @@ import (
 // Postgres is a Store that keeps sessions in a PostgreSQL database shared
 // by every instance of the app.
 //
-// It creates the tables sessions, locks and schema_migrations in the first
-// schema of the connection's search_path; to keep them apart from other
-// tables, give the store its own schema, e.g. with ?search_path=gologin in
-// the URL.
+// It creates the tables sessions, locks, revoked and schema_migrations in
+// the first schema of the connection's search_path; to keep them apart from
+// other tables, give the store its own schema, e.g. with
+// ?search_path=gologin in the URL.
+//
+// Deletes record each deleted token in the revoked table in the same
+// statement as the delete, and CommitCtx does not write a revoked token's
+// session; see CommitCtx for why a concurrent delete cannot slip between
+// its check and its write. The purge drops expired tombstones with expired
+// sessions.
 type Postgres struct {
 	pool *pgxpool.Pool
 	done chan struct{}
 	once sync.Once
+
+	// revokeTTL is how long deletes revoke tokens: revokedFor, except in
+	// tests of tombstones' expiry.
+	revokeTTL time.Duration
 }
 
 // postgresMigrations are applied in order, each once; schema_migrations
@@ -45,6 +55,12 @@ var postgresMigrations = []string{
 		owner text NOT NULL,
 		until timestamptz NOT NULL
 	);`,
+	// Tombstones of deleted tokens, until they expire by the server's clock.
+	`CREATE TABLE revoked (
+		token text PRIMARY KEY,
+		until timestamptz NOT NULL
+	);
+	CREATE INDEX revoked_until_idx ON revoked (until);`,
 }
 
 // postgresMigrationLock is the pg_advisory_xact_lock key that serialises
@@ -58,8 +74,8 @@ const postgresConnectTimeout = 2 * time.Second
 
 // OpenPostgres connects to the PostgreSQL database a postgres:// or
 // postgresql:// URL names, brings its schema up to date and purges expired
-// sessions every five minutes. ctx bounds the connection and migration.
-// Besides libpq's parameters, the URL may set pgxpool's, such as
+// sessions and tombstones every five minutes. ctx bounds the connection and
+// migration. Besides libpq's parameters, the URL may set pgxpool's, such as
 // pool_max_conns.
 func OpenPostgres(ctx context.Context, rawURL string) (*Postgres, error) {
 	cfg, err := pgxpool.ParseConfig(rawURL) // its errors redact the password
@@ -73,7 +89,7 @@ func OpenPostgres(ctx context.Context, rawURL string) (*Postgres, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres session store: %w", err)
 	}
-	p := &Postgres{pool: pool, done: make(chan struct{})}
+	p := &Postgres{pool: pool, done: make(chan struct{}), revokeTTL: revokedFor}
 	if err := p.migrate(ctx); err != nil {
 		pool.Close()
 		c := cfg.ConnConfig
@@ -84,6 +100,7 @@ func OpenPostgres(ctx context.Context, rawURL string) (*Postgres, error) {
 		defer cancel()
 		p.pool.Exec(ctx, `DELETE FROM sessions WHERE expiry <= $1`, time.Now())
 		p.pool.Exec(ctx, `DELETE FROM locks WHERE until <= now()`)
+		p.pool.Exec(ctx, `DELETE FROM revoked WHERE until <= now()`)
 	})
 	return p, nil
 }
@@ -135,18 +152,44 @@ func (p *Postgres) FindCtx(ctx context.Context, token string) ([]byte, bool, err
 	return b, true, nil
 }
 
-// CommitCtx implements scs.CtxStore.
+// postgresRevoked is SQL that is true when the token $1 is revoked.
+const postgresRevoked = `EXISTS (SELECT 1 FROM revoked WHERE token = $1 AND until > now())`
+
+// CommitCtx implements scs.CtxStore. Committing a revoked token does
+// nothing.
+//
+// One statement could not promise that. The write looks for a tombstone in
+// the snapshot it starts with; if a delete then holds the session's row, the
+// write waits for it and, once the delete has committed, writes the session
+// back. So a second statement follows in the same transaction, with a new
+// snapshot, and deletes the session again if its token is now revoked. A
+// delete that reaches the row first is thus seen by the second statement,
+// and one that reaches it after the write waits for this transaction and
+// then deletes the session itself.
 func (p *Postgres) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	idx, _, _ := ParseIndex(b) // records from other codecs are kept, unindexed
-	_, err := p.pool.Exec(ctx, `INSERT INTO sessions (token, data, expiry, sid, sub) VALUES ($1, $2, $3, $4, $5)
+	// A batch runs in one implicit transaction and one round trip.
+	batch := &pgx.Batch{}
+	batch.Queue(`INSERT INTO sessions (token, data, expiry, sid, sub)
+		SELECT $1::text, $2::bytea, $3::timestamptz, $4::text, $5::text WHERE NOT `+postgresRevoked+`
 		ON CONFLICT (token) DO UPDATE SET data = excluded.data, expiry = excluded.expiry, sid = excluded.sid, sub = excluded.sub`,
 		token, b, expiry, idx.SID, idx.Subject)
-	return err
+	batch.Queue(`DELETE FROM sessions WHERE token = $1 AND `+postgresRevoked, token)
+	return p.pool.SendBatch(ctx, batch).Close()
 }
 
-// DeleteCtx implements scs.CtxStore.
+// postgresKeepLater ends a statement inserting tombstones: one already
+// there is never shortened.
+const postgresKeepLater = `
+	ON CONFLICT (token) DO UPDATE SET until = greatest(revoked.until, excluded.until)`
+
+// DeleteCtx implements scs.CtxStore; it revokes token. The tombstone is
+// written after the delete, as in deleteWhere, so that both take their
+// locks in the same order and cannot deadlock each other.
 func (p *Postgres) DeleteCtx(ctx context.Context, token string) error {
-	_, err := p.pool.Exec(ctx, `DELETE FROM sessions WHERE token = $1`, token)
+	_, err := p.pool.Exec(ctx, `WITH d AS (DELETE FROM sessions WHERE token = $1 RETURNING 1)
+		INSERT INTO revoked (token, until) SELECT $1, now() + $2::interval FROM (SELECT count(*) FROM d) AS deleted`+postgresKeepLater,
+		token, p.revokeTTL)
 	return err
 }
 
@@ -161,11 +204,13 @@ func (p *Postgres) DeleteBySubject(ctx context.Context, sub string) (int, error)
 }
 
 // deleteWhere deletes the sessions cond selects, expired ones included, and
-// counts only the unexpired: those not yet purged were no longer sessions.
+// revokes their tokens in the same statement. It counts only the
+// unexpired: those not yet purged were no longer sessions.
 func (p *Postgres) deleteWhere(ctx context.Context, cond, arg string) (int, error) {
 	var n int
-	err := p.pool.QueryRow(ctx, `WITH d AS (DELETE FROM sessions WHERE `+cond+` RETURNING expiry)
-		SELECT count(*) FROM d WHERE expiry > $2`, arg, time.Now()).Scan(&n)
+	err := p.pool.QueryRow(ctx, `WITH d AS (DELETE FROM sessions WHERE `+cond+` RETURNING token, expiry),
+		r AS (INSERT INTO revoked (token, until) SELECT token, now() + $3::interval FROM d`+postgresKeepLater+`)
+		SELECT count(*) FROM d WHERE expiry > $2`, arg, time.Now(), p.revokeTTL).Scan(&n)
 	return n, err
 }
 
@@ -204,7 +249,8 @@ func (p *Postgres) Lock(ctx context.Context, name string, ttl time.Duration) (fu
 // Count implements Store.
 func (p *Postgres) Count(ctx context.Context) (int, error) {
 	var n int
-	err := p.pool.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE expiry > $1`, time.Now()).Scan(&n)
+	err := p.pool.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE expiry > $1 AND NOT starts_with(token, $2)`,
+		time.Now(), AuxPrefix).Scan(&n)
 	return n, err
 }
 

@@ -22,6 +22,11 @@ import (
 //	sub:<sub>        set of the tokens of sub's sessions
 //	expiries         sorted set of every token, scored by its expiry (ms)
 //	lock:<name>      owner of a held Lock, expiring with the lock
+//	revoked:<token>  tombstone of a deleted token, expiring by itself
+//
+// Deletes set a tombstone for each token they delete, in the same script,
+// and the commit script does nothing for a token that has one; Redis runs
+// one script at a time, so a commit and a delete cannot interleave.
 //
 // The index sets live at least as long as their newest session. A set may
 // still list a token whose session has expired or moved to another sid or
@@ -34,6 +39,10 @@ type Redis struct {
 	prefix string
 	once   sync.Once
 	err    error // from the first Close
+
+	// revokeTTL is how long deletes revoke tokens: revokedFor, except in
+	// tests of tombstones' expiry.
+	revokeTTL time.Duration
 }
 
 // defaultRedisPrefix starts every key the store writes.
@@ -93,7 +102,7 @@ func openRedis(rawURL, prefix string) (*Redis, error) {
 	// short too, not only the socket timeouts above.
 	opt.ContextTimeoutEnabled = true
 
-	r := &Redis{client: redis.NewClient(opt), prefix: prefix}
+	r := &Redis{client: redis.NewClient(opt), prefix: prefix, revokeTTL: revokedFor}
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
 	defer cancel()
 	if err := r.Ping(ctx); err != nil {
@@ -104,7 +113,22 @@ func openRedis(rawURL, prefix string) (*Redis, error) {
 }
 
 func (r *Redis) sessionKey(token string) string { return r.prefix + "session:" + token }
+func (r *Redis) revokedKey(token string) string { return r.prefix + "revoked:" + token }
 func (r *Redis) expiriesKey() string            { return r.prefix + "expiries" }
+
+// revokeMillis is how long deletes revoke tokens, in the whole
+// milliseconds PX needs.
+func (r *Redis) revokeMillis() int64 { return max(r.revokeTTL.Milliseconds(), 1) }
+
+// redisRevoke is Lua that defines revoke(key, ttl), which sets the
+// tombstone key to expire in ttl ms, never shortening one.
+const redisRevoke = `
+local function revoke(key, ttl)
+	if redis.call('PTTL', key) < ttl then
+		redis.call('SET', key, '1', 'PX', ttl)
+	end
+end
+`
 
 // redisNow is Lua that sets now to the server's clock in milliseconds. The
 // scripts judge expiry by the server's clock because that is the clock
@@ -116,11 +140,15 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 // redisCommit stores a session and moves its token between index sets in
 // one step, so no reader sees a session indexed under both its old and new
-// sid or under neither.
+// sid or under neither. It does nothing for a revoked token.
 //
-// KEYS: session key, expiries. ARGV: token, data, sid, sub, expiry (unix
-// ms), prefix.
-var redisCommit = redis.NewScript(redisNow + `
+// KEYS: session key, expiries, revoked key. ARGV: token, data, sid, sub,
+// expiry (unix ms), prefix, AuxPrefix.
+var redisCommit = redis.NewScript(`
+if redis.call('EXISTS', KEYS[3]) == 1 then
+	return 0 -- deleted while the caller held a copy: it stays deleted
+end
+` + redisNow + `
 local skey, zkey = KEYS[1], KEYS[2]
 local token, data, sid, sub, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
 local exp = tonumber(ARGV[5])
@@ -144,7 +172,10 @@ if expired then
 end
 redis.call('HSET', skey, 'data', data, 'sid', sid, 'sub', sub)
 redis.call('PEXPIREAT', skey, exp)
-redis.call('ZADD', zkey, exp, token)
+-- Auxiliary records are not sessions: Count leaves them out.
+if string.sub(token, 1, #ARGV[7]) ~= ARGV[7] then
+	redis.call('ZADD', zkey, exp, token)
+end
 -- An index set must outlive every session it lists, or DeleteBySID would
 -- miss a live session; it only ever gets later.
 local function index(key)
@@ -159,10 +190,13 @@ if sub ~= '' then index(prefix .. 'sub:' .. sub) end
 return 1
 `)
 
-// redisDelete deletes a session and its index entries.
+// redisDelete deletes a session and its index entries and revokes its
+// token, whether or not the session existed.
 //
-// KEYS: session key, expiries. ARGV: token, prefix.
-var redisDelete = redis.NewScript(`
+// KEYS: session key, expiries, revoked key. ARGV: token, prefix, how long
+// to revoke (ms).
+var redisDelete = redis.NewScript(redisRevoke + `
+revoke(KEYS[3], tonumber(ARGV[3]))
 local rec = redis.call('HMGET', KEYS[1], 'sid', 'sub')
 if rec[1] and rec[1] ~= '' then redis.call('SREM', ARGV[2] .. 'sid:' .. rec[1], ARGV[1]) end
 if rec[2] and rec[2] ~= '' then redis.call('SREM', ARGV[2] .. 'sub:' .. rec[2], ARGV[1]) end
@@ -173,17 +207,26 @@ return redis.call('DEL', KEYS[1])
 // redisDeleteIndexed deletes every session an index set lists whose own
 // field still has the set's value, then the set, and returns how many
 // sessions it deleted. Sessions that have expired are already gone and so
-// are not counted.
+// are not counted. It revokes the tokens of the sessions it deletes and of
+// those that have expired, as the other stores do: a request that loaded
+// one just in time could still write it back. (The set lists a token until
+// its session is deleted or moves to another sid or sub.)
 //
-// KEYS: index set, expiries. ARGV: field ("sid" or "sub"), value, prefix.
-var redisDeleteIndexed = redis.NewScript(`
-local field, value, prefix = ARGV[1], ARGV[2], ARGV[3]
+// KEYS: index set, expiries. ARGV: field ("sid" or "sub"), value, prefix,
+// how long to revoke (ms).
+var redisDeleteIndexed = redis.NewScript(redisRevoke + `
+local field, value, prefix, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local n = 0
 for _, token in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 	local skey = prefix .. 'session:' .. token
 	local rec = redis.call('HMGET', skey, 'sid', 'sub')
 	local sid, sub = rec[1] or '', rec[2] or ''
-	if (field == 'sid' and sid == value) or (field == 'sub' and sub == value) then
+	local match = (field == 'sid' and sid == value) or (field == 'sub' and sub == value)
+	-- Every stored session has a sid field, maybe '': none means expired.
+	if match or not rec[1] then
+		revoke(prefix .. 'revoked:' .. token, ttl)
+	end
+	if match then
 		if sid ~= '' then redis.call('SREM', prefix .. 'sid:' .. sid, token) end
 		if sub ~= '' then redis.call('SREM', prefix .. 'sub:' .. sub, token) end
 		redis.call('ZREM', KEYS[2], token)
@@ -224,18 +267,20 @@ func (r *Redis) FindCtx(ctx context.Context, token string) ([]byte, bool, error)
 	return b, true, nil
 }
 
-// CommitCtx implements scs.CtxStore.
+// CommitCtx implements scs.CtxStore. Committing a revoked token does
+// nothing.
 func (r *Redis) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	idx, _, _ := ParseIndex(b) // records from other codecs are kept, unindexed
 	return redisCommit.Run(ctx, r.client,
-		[]string{r.sessionKey(token), r.expiriesKey()},
-		token, b, idx.SID, idx.Subject, expiry.UnixMilli(), r.prefix).Err()
+		[]string{r.sessionKey(token), r.expiriesKey(), r.revokedKey(token)},
+		token, b, idx.SID, idx.Subject, expiry.UnixMilli(), r.prefix, AuxPrefix).Err()
 }
 
-// DeleteCtx implements scs.CtxStore.
+// DeleteCtx implements scs.CtxStore; it revokes token.
 func (r *Redis) DeleteCtx(ctx context.Context, token string) error {
 	return redisDelete.Run(ctx, r.client,
-		[]string{r.sessionKey(token), r.expiriesKey()}, token, r.prefix).Err()
+		[]string{r.sessionKey(token), r.expiriesKey(), r.revokedKey(token)},
+		token, r.prefix, r.revokeMillis()).Err()
 }
 
 // DeleteBySID implements Store.
@@ -253,7 +298,7 @@ func (r *Redis) deleteIndexed(ctx context.Context, field, value string) (int, er
 		return 0, nil // unindexed sessions have no set; "" names none of them
 	}
 	n, err := redisDeleteIndexed.Run(ctx, r.client,
-		[]string{r.prefix + field + ":" + value, r.expiriesKey()}, field, value, r.prefix).Int()
+		[]string{r.prefix + field + ":" + value, r.expiriesKey()}, field, value, r.prefix, r.revokeMillis()).Int()
 	return n, err
 }
 

@@ -16,10 +16,20 @@ import (
 
 // SQLite is a Store that keeps sessions in a SQLite database file, so they
 // survive restarts of the process.
+//
+// Deletes record each deleted token in the revoked table in the same
+// transaction as the delete, and CommitCtx writes a session in one
+// statement only if its token is not revoked; SQLite runs one writer at a
+// time, so a commit and a delete cannot interleave. The purge drops
+// expired tombstones with expired sessions.
 type SQLite struct {
 	db   *sql.DB
 	done chan struct{}
 	once sync.Once
+
+	// revokeTTL is how long deletes revoke tokens: revokedFor, except in
+	// tests of tombstones' expiry.
+	revokeTTL time.Duration
 }
 
 // sqliteMigrations are applied in order; PRAGMA user_version records how
@@ -40,10 +50,17 @@ var sqliteMigrations = []string{
 		owner TEXT NOT NULL,
 		until INTEGER NOT NULL
 	);`,
+	// Tombstones of deleted tokens, until (unix ms) they expire.
+	`CREATE TABLE revoked (
+		token TEXT PRIMARY KEY,
+		until INTEGER NOT NULL
+	);
+	CREATE INDEX revoked_until ON revoked(until);`,
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path, brings
-// its schema up to date and purges expired sessions every five minutes.
+// its schema up to date and purges expired sessions and tombstones every
+// five minutes.
 func OpenSQLite(path string) (*SQLite, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -60,7 +77,7 @@ func OpenSQLite(path string) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite session store %s: %w", path, err)
 	}
-	s := &SQLite{db: db, done: make(chan struct{})}
+	s := &SQLite{db: db, done: make(chan struct{}), revokeTTL: revokedFor}
 	if err := s.migrate(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite session store %s: %w", path, err)
@@ -68,9 +85,18 @@ func OpenSQLite(path string) (*SQLite, error) {
 	go purgeEvery(5*time.Minute, s.done, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		s.db.ExecContext(ctx, `DELETE FROM sessions WHERE expiry <= ?`, time.Now().UnixMilli())
+		s.purge(ctx, time.Now())
 	})
 	return s, nil
+}
+
+// purge deletes the sessions and tombstones that have expired by now.
+func (s *SQLite) purge(ctx context.Context, now time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE expiry <= ?`, now.UnixMilli()); err != nil {
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, `DELETE FROM revoked WHERE until <= ?`, now.UnixMilli())
+	return err
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
@@ -108,38 +134,71 @@ func (s *SQLite) FindCtx(ctx context.Context, token string) ([]byte, bool, error
 	return b, err == nil, err
 }
 
-// CommitCtx implements scs.CtxStore.
+// CommitCtx implements scs.CtxStore. Committing a revoked token does
+// nothing: the check and the write are one statement, which SQLite runs
+// as a write from its start, so no delete can come between them.
 func (s *SQLite) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	idx, _, _ := ParseIndex(b) // records from other codecs are kept, unindexed
-	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (token, data, expiry, sid, sub) VALUES (?, ?, ?, ?, ?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (token, data, expiry, sid, sub)
+		SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM revoked WHERE token = ?1 AND until > ?6)
 		ON CONFLICT(token) DO UPDATE SET data = excluded.data, expiry = excluded.expiry, sid = excluded.sid, sub = excluded.sub`,
-		token, b, expiry.UnixMilli(), idx.SID, idx.Subject)
+		token, b, expiry.UnixMilli(), idx.SID, idx.Subject, time.Now().UnixMilli())
 	return err
 }
 
-// DeleteCtx implements scs.CtxStore.
+// sqliteKeepLater ends a statement inserting tombstones: one already
+// there is never shortened.
+const sqliteKeepLater = `
+	ON CONFLICT(token) DO UPDATE SET until = max(revoked.until, excluded.until)`
+
+// DeleteCtx implements scs.CtxStore; it revokes token.
 func (s *SQLite) DeleteCtx(ctx context.Context, token string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE token = ?`, token)
+	_, err := s.deleteRevoking(ctx, `INSERT INTO revoked (token, until) VALUES (?1, ?2)`+sqliteKeepLater,
+		`DELETE FROM sessions WHERE token = ?1`, token)
 	return err
 }
 
 // DeleteBySID implements Store.
 func (s *SQLite) DeleteBySID(ctx context.Context, sid string) (int, error) {
-	return s.deleteWhere(ctx, `DELETE FROM sessions WHERE sid = ? AND sid <> ''`, sid)
+	return s.deleteWhere(ctx, `sid = ?1 AND sid <> ''`, sid)
 }
 
 // DeleteBySubject implements Store.
 func (s *SQLite) DeleteBySubject(ctx context.Context, sub string) (int, error) {
-	return s.deleteWhere(ctx, `DELETE FROM sessions WHERE sub = ? AND sub <> ''`, sub)
+	return s.deleteWhere(ctx, `sub = ?1 AND sub <> ''`, sub)
 }
 
-func (s *SQLite) deleteWhere(ctx context.Context, query, arg string) (int, error) {
-	res, err := s.db.ExecContext(ctx, query, arg)
+// deleteWhere deletes and revokes the sessions cond selects with arg as ?1.
+func (s *SQLite) deleteWhere(ctx context.Context, cond, arg string) (int, error) {
+	// The WHERE clause also keeps SQLite from reading ON CONFLICT as a
+	// join's ON.
+	return s.deleteRevoking(ctx, `INSERT INTO revoked (token, until) SELECT token, ?2 FROM sessions WHERE `+cond+sqliteKeepLater,
+		`DELETE FROM sessions WHERE `+cond, arg)
+}
+
+// deleteRevoking runs revoke, which records tombstones (?1 is arg, ?2 their
+// expiry), and then del (?1 is arg) in one transaction, and reports how
+// many sessions del deleted.
+func (s *SQLite) deleteRevoking(ctx context.Context, revoke, del, arg string) (int, error) {
+	// The first statement writes, so the transaction holds SQLite's write
+	// lock from its start: no commit can come between the two.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, revoke, arg, time.Now().Add(s.revokeTTL).UnixMilli()); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, del, arg)
 	if err != nil {
 		return 0, err
 	}
 	n, err := res.RowsAffected()
-	return int(n), err
+	if err != nil {
+		return 0, err
+	}
+	return int(n), tx.Commit()
 }
 
 // Lock implements Store with a row in the locks table, which every
@@ -154,7 +213,8 @@ const sqliteLockSQL = `INSERT INTO locks (name, owner, until) VALUES (?, ?, ?)
 // Count implements Store.
 func (s *SQLite) Count(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sessions WHERE expiry > ?`, time.Now().UnixMilli()).Scan(&n)
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sessions WHERE expiry > ? AND substr(token, 1, ?) <> ?`,
+		time.Now().UnixMilli(), len(AuxPrefix), AuxPrefix).Scan(&n)
 	return n, err
 }
 

@@ -24,25 +24,56 @@ const (
 )
 
 // Store is a server-side session store.
+//
+// Deleting a session revokes its token. scs keeps a private copy of the
+// session for each request and writes the whole copy back with CommitCtx
+// when the request ends, so a request that loaded a session before a
+// logout, a back-channel logout or "sign out everywhere" would otherwise
+// bring it back when it finished, letting a stolen cookie survive.
+// DeleteCtx, DeleteBySID and DeleteBySubject therefore leave a tombstone
+// for each token they delete, and for two minutes afterwards CommitCtx of
+// that token does nothing. Every store checks for the tombstone and writes
+// the session in one step that a concurrent delete cannot come between.
 type Store interface {
+	// CommitCtx of a revoked token does nothing and returns nil: the
+	// session is gone, the request's response is already written, and the
+	// client's next request is a guest's. DeleteCtx revokes the token
+	// whether or not the store held it.
 	scs.CtxStore
-	// DeleteBySID deletes every session of the provider session sid and
-	// reports how many it deleted.
+	// DeleteBySID deletes every session of the provider session sid,
+	// revoking their tokens, and reports how many it deleted.
 	DeleteBySID(ctx context.Context, sid string) (int, error)
-	// DeleteBySubject deletes every session of the user sub and reports how
-	// many it deleted.
+	// DeleteBySubject deletes every session of the user sub, revoking their
+	// tokens, and reports how many it deleted.
 	DeleteBySubject(ctx context.Context, sub string) (int, error)
 	// Lock takes the named lock, shared by every process using the store,
 	// waiting until it is free or ctx ends; the lock lapses after ttl if not
 	// released. It serialises work on one session, such as a token refresh.
 	Lock(ctx context.Context, name string, ttl time.Duration) (unlock func(), err error)
-	// Count reports how many unexpired sessions the store holds.
+	// Count reports how many unexpired sessions the store holds, leaving
+	// out auxiliary records (AuxPrefix).
 	Count(ctx context.Context) (int, error)
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	// Close stops background work and releases the store's resources.
 	Close() error
 }
+
+// revokedFor is how long a deleted token stays revoked. It only has to
+// outlast the requests that were in flight when the session was deleted,
+// since only they hold a copy of the session to write back; a request that
+// starts later finds no session. Two minutes is far longer than a request
+// should take (each store call is bounded by its timeout), yet short enough
+// that the tombstones, which then expire by themselves, stay few. Tokens
+// are random and never reused, so a tombstone outliving its purpose harms
+// nothing.
+const revokedFor = 2 * time.Minute
+
+// AuxPrefix starts the tokens of auxiliary records: data kept beside a
+// session under a key of its own, such as the user's OAuth tokens. Stores
+// keep, index, delete and revoke them like sessions, but Count leaves them
+// out.
+const AuxPrefix = "aux:"
 
 // DefaultTimeout is a sensible bound for each store call.
 const DefaultTimeout = 3 * time.Second

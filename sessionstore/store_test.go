@@ -362,6 +362,14 @@ func TestStores(t *testing.T) {
 				t.Fatalf("DeleteBySID(sid-a) = %d, %v; want the live session deleted", n, err)
 			}
 			mustNotFind(t, s, "late")
+			// Both tokens are revoked, the expired one too: a request that
+			// loaded it just before it expired must not write it back.
+			for _, tok := range []string{"early", "late"} {
+				if err := s.CommitCtx(ctx, tok, record(t, "sid-a", "user-1", later), later); err != nil {
+					t.Fatalf("CommitCtx(%q): %v", tok, err)
+				}
+				mustNotFind(t, s, tok)
+			}
 		}},
 		{"a second Lock on the same name waits until the first unlocks", func(t *testing.T, s Store) {
 			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -494,6 +502,245 @@ func TestStores(t *testing.T) {
 					t.Fatalf("Count = %d 5s after a 100ms session was committed, want 1", count())
 				}
 				time.Sleep(20 * time.Millisecond)
+			}
+		}},
+		{"a commit after DeleteCtx does not bring the session back", func(t *testing.T, s Store) {
+			b := record(t, "sid-1", "user-1", later)
+			commit(t, s, "tok", b)
+			keep := record(t, "sid-2", "user-2", later)
+			commit(t, s, "keep", keep)
+			if err := s.DeleteCtx(ctx, "tok"); err != nil {
+				t.Fatalf("DeleteCtx: %v", err)
+			}
+			// A request that loaded the session before the delete writes
+			// its copy back: the store accepts the call and keeps nothing.
+			if err := s.CommitCtx(ctx, "tok", b, later); err != nil {
+				t.Fatalf("CommitCtx of a deleted token = %v, want nil", err)
+			}
+			mustNotFind(t, s, "tok")
+			if err := s.CommitCtx(ctx, "tok", record(t, "sid-1", "user-1", later), later); err != nil {
+				t.Fatalf("CommitCtx of a deleted token again = %v, want nil", err)
+			}
+			mustNotFind(t, s, "tok")
+			// Nor does the refused commit index the token.
+			n, err := s.DeleteBySID(ctx, "sid-1")
+			wantDeleted(t, "DeleteBySID after a refused commit", n, err, 0)
+			if n, err := s.Count(ctx); err != nil || n != 1 {
+				t.Fatalf("Count = %d, %v; want 1 (the tombstone is not a session)", n, err)
+			}
+			// Other tokens commit as before.
+			mustFind(t, s, "keep", keep)
+			keep = record(t, "sid-2", "user-2", later.Add(time.Minute))
+			commit(t, s, "keep", keep)
+			mustFind(t, s, "keep", keep)
+			// Deleting a token the store never held revokes it too.
+			if err := s.DeleteCtx(ctx, "never-existed"); err != nil {
+				t.Fatalf("DeleteCtx(unknown): %v", err)
+			}
+			if err := s.CommitCtx(ctx, "never-existed", b, later); err != nil {
+				t.Fatalf("CommitCtx after DeleteCtx(unknown) = %v, want nil", err)
+			}
+			mustNotFind(t, s, "never-existed")
+		}},
+		{"a commit after DeleteBySID does not bring its sessions back", func(t *testing.T, s Store) {
+			recs := map[string][]byte{
+				"a1": record(t, "sid-a", "user-1", later),
+				"a2": record(t, "sid-a", "user-2", later),
+				"b1": record(t, "sid-b", "user-1", later),
+			}
+			for tok, b := range recs {
+				commit(t, s, tok, b)
+			}
+			n, err := s.DeleteBySID(ctx, "sid-a")
+			wantDeleted(t, "DeleteBySID(sid-a)", n, err, 2)
+			for _, tok := range []string{"a1", "a2"} {
+				if err := s.CommitCtx(ctx, tok, recs[tok], later); err != nil {
+					t.Fatalf("CommitCtx(%q) after DeleteBySID = %v, want nil", tok, err)
+				}
+				mustNotFind(t, s, tok)
+			}
+			n, err = s.DeleteBySID(ctx, "sid-a")
+			wantDeleted(t, "DeleteBySID(sid-a) after the refused commits", n, err, 0)
+			// The other sid's session, and new sessions of the same sid,
+			// commit as before: tokens are revoked, not sids.
+			b1 := record(t, "sid-b", "user-1", later.Add(time.Minute))
+			commit(t, s, "b1", b1)
+			mustFind(t, s, "b1", b1)
+			a3 := record(t, "sid-a", "user-1", later)
+			commit(t, s, "a3", a3)
+			mustFind(t, s, "a3", a3)
+			if n, err := s.Count(ctx); err != nil || n != 2 {
+				t.Fatalf("Count = %d, %v; want 2", n, err)
+			}
+		}},
+		{"a commit after DeleteBySubject does not bring its sessions back", func(t *testing.T, s Store) {
+			recs := map[string][]byte{
+				"u1a": record(t, "sid-a", "user-1", later),
+				"u1b": record(t, "sid-b", "user-1", later),
+				"u2":  record(t, "sid-a", "user-2", later),
+			}
+			for tok, b := range recs {
+				commit(t, s, tok, b)
+			}
+			n, err := s.DeleteBySubject(ctx, "user-1")
+			wantDeleted(t, "DeleteBySubject(user-1)", n, err, 2)
+			for _, tok := range []string{"u1a", "u1b"} {
+				if err := s.CommitCtx(ctx, tok, recs[tok], later); err != nil {
+					t.Fatalf("CommitCtx(%q) after DeleteBySubject = %v, want nil", tok, err)
+				}
+				mustNotFind(t, s, tok)
+			}
+			n, err = s.DeleteBySubject(ctx, "user-1")
+			wantDeleted(t, "DeleteBySubject(user-1) after the refused commits", n, err, 0)
+			u2 := record(t, "sid-a", "user-2", later.Add(time.Minute))
+			commit(t, s, "u2", u2)
+			mustFind(t, s, "u2", u2)
+			u1c := record(t, "sid-c", "user-1", later)
+			commit(t, s, "u1c", u1c)
+			mustFind(t, s, "u1c", u1c)
+			if n, err := s.Count(ctx); err != nil || n != 2 {
+				t.Fatalf("Count = %d, %v; want 2", n, err)
+			}
+		}},
+		{"a tombstone blocks only its own token", func(t *testing.T, s Store) {
+			b := record(t, "sid-1", "user-1", later)
+			commit(t, s, "tok", b)
+			if err := s.DeleteCtx(ctx, "tok"); err != nil {
+				t.Fatal(err)
+			}
+			// Tokens that share a prefix or suffix with the revoked one.
+			for _, tok := range []string{"tok2", "to", "xtok", "TOK", "tok "} {
+				commit(t, s, tok, b)
+				mustFind(t, s, tok, b)
+			}
+			mustNotFind(t, s, "tok")
+		}},
+		{"an expired tombstone no longer blocks", func(t *testing.T, s Store) {
+			shortenRevocation(t, s, 50*time.Millisecond)
+			b := record(t, "sid-1", "user-1", later)
+			for _, tok := range []string{"deleted", "by-sid", "by-sub"} {
+				commit(t, s, tok, record(t, "sid-"+tok, "user-"+tok, later))
+			}
+			if err := s.DeleteCtx(ctx, "deleted"); err != nil {
+				t.Fatal(err)
+			}
+			n, err := s.DeleteBySID(ctx, "sid-by-sid")
+			wantDeleted(t, "DeleteBySID", n, err, 1)
+			n, err = s.DeleteBySubject(ctx, "user-by-sub")
+			wantDeleted(t, "DeleteBySubject", n, err, 1)
+			// Whether a commit in the first 50ms is refused depends on
+			// the machine's speed, so only the end state is checked.
+			for _, tok := range []string{"deleted", "by-sid", "by-sub"} {
+				deadline := time.Now().Add(5 * time.Second)
+				for {
+					commit(t, s, tok, b)
+					if _, ok, err := s.FindCtx(ctx, tok); err != nil {
+						t.Fatalf("FindCtx(%q): %v", tok, err)
+					} else if ok {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("commits of %q still refused 5s after a 50ms tombstone", tok)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				mustFind(t, s, tok, b)
+			}
+		}},
+		{"commits racing a delete never bring a session back", func(t *testing.T, s Store) {
+			// Requests of a user's sessions write them back over and over
+			// while the user signs out everywhere: whatever the order,
+			// once both are done no session may remain.
+			const sessions = 8
+			b := record(t, "sid-1", "user-1", later)
+			for i := range sessions {
+				commit(t, s, "race-"+string(rune('a'+i)), b)
+			}
+			var (
+				wg      sync.WaitGroup
+				started sync.WaitGroup
+				deleted atomic.Bool
+				errs    = make(chan error, sessions)
+			)
+			started.Add(sessions)
+			for i := range sessions {
+				token := "race-" + string(rune('a'+i))
+				wg.Go(func() {
+					first := true
+					// A few more commits after the delete returned, too.
+					for extra := 3; extra > 0; {
+						if err := s.CommitCtx(ctx, token, b, later); err != nil {
+							errs <- err
+							break
+						}
+						if first {
+							started.Done()
+							first = false
+						}
+						if deleted.Load() {
+							extra--
+						}
+					}
+					if first {
+						started.Done()
+					}
+				})
+			}
+			started.Wait()
+			n, err := s.DeleteBySubject(ctx, "user-1")
+			deleted.Store(true)
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatalf("CommitCtx: %v", err)
+			}
+			wantDeleted(t, "DeleteBySubject(user-1)", n, err, sessions)
+			for i := range sessions {
+				mustNotFind(t, s, "race-"+string(rune('a'+i)))
+			}
+			if n, err := s.Count(ctx); err != nil || n != 0 {
+				t.Fatalf("Count = %d, %v; want 0", n, err)
+			}
+		}},
+		{"a request in flight when its session is deleted does not bring it back", func(t *testing.T, s Store) {
+			deletes := []struct {
+				name string
+				del  func(t *testing.T, app *scsApp, cookies []*http.Cookie)
+			}{
+				// Logout in another tab: scs's Destroy calls DeleteCtx.
+				{"logout", func(t *testing.T, app *scsApp, cookies []*http.Cookie) {
+					app.do(t, "/logout", cookies)
+				}},
+				{"DeleteBySID", func(t *testing.T, app *scsApp, _ []*http.Cookie) {
+					n, err := s.DeleteBySID(ctx, app.sid)
+					wantDeleted(t, "DeleteBySID", n, err, 1)
+				}},
+				{"DeleteBySubject", func(t *testing.T, app *scsApp, _ []*http.Cookie) {
+					n, err := s.DeleteBySubject(ctx, app.sub)
+					wantDeleted(t, "DeleteBySubject", n, err, 1)
+				}},
+			}
+			for _, d := range deletes {
+				t.Run(d.name, func(t *testing.T) {
+					app := newSCSApp(t, s, "sid-"+d.name, "user-"+d.name)
+					cookies := app.do(t, "/login", nil).Result().Cookies()
+					if got := app.do(t, "/whoami", cookies).Body.String(); got != app.sub {
+						t.Fatalf("whoami after login = %q, want %q", got, app.sub)
+					}
+					// A slow request loads the session, the session is
+					// deleted meanwhile, and then the request changes it.
+					slow := make(chan *httptest.ResponseRecorder, 1)
+					go func() { slow <- app.serve("/slow", cookies) }()
+					<-app.loaded
+					d.del(t, app, cookies)
+					close(app.release)
+					if rec := <-slow; rec.Code != http.StatusOK {
+						t.Fatalf("slow request: status %d: %s", rec.Code, rec.Body)
+					}
+					if got := app.do(t, "/whoami", cookies).Body.String(); got != "" {
+						t.Fatalf("whoami after the slow request = %q, want an empty session", got)
+					}
+				})
 			}
 		}},
 		{"ping", func(t *testing.T, s Store) {
@@ -786,6 +1033,152 @@ func TestSQLiteThroughSCS(t *testing.T) {
 
 	if got := do("/whoami", cookies...).Body.String(); got != "" {
 		t.Fatalf("whoami after DeleteBySubject = %q, want an empty session", got)
+	}
+}
+
+// shortenRevocation makes s revoke deleted tokens for only d, so a test
+// can see tombstones expire.
+func shortenRevocation(t *testing.T, s Store, d time.Duration) {
+	t.Helper()
+	switch s := s.(type) {
+	case *Memory:
+		s.mu.Lock()
+		s.revokeTTL = d
+		s.mu.Unlock()
+	case *SQLite:
+		s.revokeTTL = d
+	case *Redis:
+		s.revokeTTL = d
+	case *Postgres:
+		s.revokeTTL = d
+	default:
+		t.Fatalf("shortenRevocation: unknown store %T", s)
+	}
+}
+
+// scsApp is a small app with a real scs session manager over a store.
+type scsApp struct {
+	h        http.Handler
+	sid, sub string        // whom /login signs in
+	loaded   chan struct{} // /slow has loaded the session
+	release  chan struct{} // closed to let /slow change the session and end
+}
+
+// newSCSApp serves /login (signs in sid and sub), /whoami (writes the
+// subject), /logout (destroys the session) and /slow, which loads the
+// session, waits for release, and changes it.
+func newSCSApp(t *testing.T, s Store, sid, sub string) *scsApp {
+	t.Helper()
+	sm := scs.New()
+	sm.Store = s
+	sm.Codec = Codec{}
+	app := &scsApp{sid: sid, sub: sub, loaded: make(chan struct{}), release: make(chan struct{})}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		if err := sm.RenewToken(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		sm.Put(r.Context(), SIDKey, sid)
+		sm.Put(r.Context(), SubjectKey, sub)
+	})
+	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(sm.GetString(r.Context(), SubjectKey)))
+	})
+	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
+		if err := sm.Destroy(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		sm.GetString(r.Context(), SubjectKey)
+		close(app.loaded)
+		<-app.release
+		sm.Put(r.Context(), "visits", 1)
+	})
+	app.h = sm.LoadAndSave(mux)
+	return app
+}
+
+// serve runs one GET request; it is safe to call from any goroutine.
+func (a *scsApp) serve(path string, cookies []*http.Cookie) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	a.h.ServeHTTP(rec, req)
+	return rec
+}
+
+// do is serve that fails the test unless the answer is 200 OK.
+func (a *scsApp) do(t *testing.T, path string, cookies []*http.Cookie) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := a.serve(path, cookies)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET %s: status %d: %s", path, rec.Code, rec.Body)
+	}
+	return rec
+}
+
+// TestPurgeDropsExpiredTombstones checks that the purge of the stores that
+// purge by their own clock drops tombstones once, and only once, they
+// have expired.
+func TestPurgeDropsExpiredTombstones(t *testing.T) {
+	ctx := context.Background()
+	b := record(t, "sid-1", "user-1", time.Now().Add(time.Hour))
+	tests := []struct {
+		name       string
+		open       func(t *testing.T) Store
+		purge      func(s Store, now time.Time)
+		tombstones func(t *testing.T, s Store) int
+	}{
+		{"memory", stores(t)[0].open,
+			func(s Store, now time.Time) { s.(*Memory).purge(now) },
+			func(t *testing.T, s Store) int {
+				m := s.(*Memory)
+				m.mu.RLock()
+				defer m.mu.RUnlock()
+				return len(m.revoked)
+			}},
+		{"sqlite", stores(t)[1].open,
+			func(s Store, now time.Time) {
+				if err := s.(*SQLite).purge(ctx, now); err != nil {
+					t.Fatalf("purge: %v", err)
+				}
+			},
+			func(t *testing.T, s Store) int {
+				var n int
+				if err := s.(*SQLite).db.QueryRow(`SELECT count(*) FROM revoked`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.open(t)
+			commit(t, s, "tok", b)
+			if err := s.DeleteCtx(ctx, "tok"); err != nil {
+				t.Fatal(err)
+			}
+			// Purged while it lasts, the tombstone stays and still blocks.
+			tt.purge(s, time.Now())
+			if n := tt.tombstones(t, s); n != 1 {
+				t.Fatalf("tombstones after an early purge = %d, want 1", n)
+			}
+			if err := s.CommitCtx(ctx, "tok", b, time.Now().Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			mustNotFind(t, s, "tok")
+			// Purged once expired, it is gone, and the token commits again.
+			tt.purge(s, time.Now().Add(revokedFor+time.Second))
+			if n := tt.tombstones(t, s); n != 0 {
+				t.Fatalf("tombstones after a late purge = %d, want 0", n)
+			}
+			commit(t, s, "tok", b)
+			mustFind(t, s, "tok", b)
+		})
 	}
 }
 
@@ -1131,4 +1524,97 @@ func TestPostgresPoolRecovers(t *testing.T) {
 		}
 	}
 	mustFind(t, s, "tok", b)
+}
+
+// TestStoresMigrateFromBeforeTombstones opens a SQLite and a Postgres
+// database made before the revoked table existed: the new migration adds
+// it, the sessions survive, and deletes revoke.
+func TestStoresMigrateFromBeforeTombstones(t *testing.T) {
+	ctx := context.Background()
+	b := record(t, "sid-1", "user-1", time.Now().Add(time.Hour))
+	tests := []struct {
+		name       string
+		migrations *[]string
+		open       func(t *testing.T) (open func() Store)
+		// insert writes a session as the old program did.
+		insert func(s Store, token string, b []byte) error
+	}{
+		{"sqlite", &sqliteMigrations, func(t *testing.T) func() Store {
+			path := filepath.Join(t.TempDir(), "sessions.db")
+			return func() Store {
+				s, err := OpenSQLite(path)
+				if err != nil {
+					t.Fatalf("OpenSQLite: %v", err)
+				}
+				return s
+			}
+		}, func(s Store, token string, b []byte) error {
+			_, err := s.(*SQLite).db.Exec(`INSERT INTO sessions (token, data, expiry, sid, sub) VALUES (?, ?, ?, 'sid-1', 'user-1')`,
+				token, b, time.Now().Add(time.Hour).UnixMilli())
+			return err
+		}},
+		{"postgres", &postgresMigrations, func(t *testing.T) func() Store {
+			url := testPostgresURL(t)
+			return func() Store { return openPostgresURL(t, url) }
+		}, func(s Store, token string, b []byte) error {
+			_, err := s.(*Postgres).pool.Exec(ctx, `INSERT INTO sessions (token, data, expiry, sid, sub) VALUES ($1, $2, $3, 'sid-1', 'user-1')`,
+				token, b, time.Now().Add(time.Hour))
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			open := tt.open(t)
+			all := *tt.migrations
+			*tt.migrations = all[:2] // the schema before tombstones
+			s := open()
+			*tt.migrations = all
+			for _, tok := range []string{"tok", "other"} {
+				if err := tt.insert(s, tok, b); err != nil {
+					t.Fatalf("insert %q: %v", tok, err)
+				}
+			}
+			s.Close()
+
+			s = open()
+			t.Cleanup(func() { s.Close() })
+			mustFind(t, s, "tok", b)
+			if err := s.DeleteCtx(ctx, "tok"); err != nil {
+				t.Fatalf("DeleteCtx: %v", err)
+			}
+			if err := s.CommitCtx(ctx, "tok", b, time.Now().Add(time.Hour)); err != nil {
+				t.Fatalf("CommitCtx after DeleteCtx: %v", err)
+			}
+			mustNotFind(t, s, "tok")
+			mustFind(t, s, "other", b)
+			n, err := s.DeleteBySID(ctx, "sid-1")
+			wantDeleted(t, "DeleteBySID", n, err, 1)
+			if err := s.CommitCtx(ctx, "other", b, time.Now().Add(time.Hour)); err != nil {
+				t.Fatalf("CommitCtx after DeleteBySID: %v", err)
+			}
+			mustNotFind(t, s, "other")
+		})
+	}
+}
+
+func TestCountLeavesOutAuxiliaryRecords(t *testing.T) {
+	for _, sc := range stores(t) {
+		t.Run(sc.name, func(t *testing.T) {
+			s := sc.open(t)
+			b := record(t, "sid-1", "user-1", time.Now().Add(time.Hour))
+			commit(t, s, "tok", b)
+			commit(t, s, AuxPrefix+"tokens:tok", b)
+			if n, err := s.Count(context.Background()); err != nil || n != 1 {
+				t.Fatalf("Count = %d, %v; want 1 (the session, not its auxiliary record)", n, err)
+			}
+			// Auxiliary records are indexed like sessions.
+			n, err := s.DeleteBySID(context.Background(), "sid-1")
+			if err != nil || n == 0 {
+				t.Fatalf("DeleteBySID = %d, %v", n, err)
+			}
+			if _, found, _ := s.FindCtx(context.Background(), AuxPrefix+"tokens:tok"); found {
+				t.Fatal("DeleteBySID left the auxiliary record")
+			}
+		})
+	}
 }

@@ -425,7 +425,10 @@ func TestDiscoveryIssuerMismatch(t *testing.T) {
 	if p := b.Get(base + "/login"); p.Status != http.StatusServiceUnavailable {
 		t.Fatalf("/login with a discovery document of another issuer: got %d, want 503:\n%s", p.Status, p.Body)
 	}
-	if p := b.Get(base + "/readyz"); p.Status != http.StatusOK || !strings.Contains(p.Body, "impostor.example") {
-		t.Fatalf("/readyz: want 200 naming the mismatched issuer, got %d %s", p.Status, p.Body)
+	if p := b.Get(base + "/readyz"); p.Status != http.StatusOK || !strings.Contains(p.Body, `"state":"unavailable"`) {
+		t.Fatalf("/readyz: want 200 with the provider unavailable, got %d %s", p.Status, p.Body)
+	}
+	if !strings.Contains(suiteLog.String(), "impostor.example") {
+		t.Fatal("the log does not name the mismatched issuer")
 	}
 }

@@ -94,7 +94,10 @@ func (a *App) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	switch ok, err := a.auth.ProviderStatus(); {
 	case ok:
 	case err != nil:
-		res.Provider.State, res.Provider.Error = "unavailable", err.Error()
+		// The detail may hold the provider's response or internal
+		// addresses: it goes to the log, not to whoever asks.
+		a.log.Warn("OpenID provider unavailable", "error", err)
+		res.Provider.State, res.Provider.Error = "unavailable", "discovery has not succeeded; see the log"
 	default:
 		res.Provider.State = "pending"
 	}

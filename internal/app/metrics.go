@@ -65,6 +65,12 @@ func (m *metrics) handler() http.Handler {
 }
 
 func (m *metrics) observeRequest(route, method string, status int, d time.Duration) {
+	// Clients choose the method: only known ones become label values.
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost:
+	default:
+		method = "OTHER"
+	}
 	code := strconv.Itoa(status)
 	m.requests.WithLabelValues(route, method, code).Inc()
 	m.latency.WithLabelValues(route, code).Observe(d.Seconds())

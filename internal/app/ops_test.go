@@ -52,10 +52,14 @@ func TestMetrics(t *testing.T) {
 	if got := metricValue(m.Body, `webapp_provider_request_duration_seconds_count{code="200",method="post"}`); got < 2 {
 		t.Errorf("provider calls timed: %v, want the two code exchanges at least", got)
 	}
-	// Paths clients invent share one label.
+	// Paths and methods clients invent share one label.
 	b.Get(base + "/no/such/" + strings.Repeat("x", 20))
-	if strings.Contains(b.Get(base+"/metrics").Body, "xxxxxxxx") {
-		t.Error("a client's path became a metric label")
+	req, _ := http.NewRequest("XXXXXXXXMETHOD", base+"/", nil)
+	if resp, err := b.Client.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	if strings.Contains(b.Get(base+"/metrics").Body, "xxxxxxxx") || strings.Contains(b.Get(base+"/metrics").Body, "XXXXXXXX") {
+		t.Error("a client's path or method became a metric label")
 	}
 }
 

@@ -237,3 +237,94 @@ func TestRefusedRefreshEndsTheSession(t *testing.T) {
 		t.Fatal("the session survived a refused refresh")
 	}
 }
+
+// TestRefreshFailureKinds: only invalid_grant ends the session; a rate
+// limit or a provider error leaves the user signed in.
+func TestRefreshFailureKinds(t *testing.T) {
+	for _, tc := range []struct {
+		status       int
+		body         string
+		wantSignedIn bool
+	}{
+		{http.StatusTooManyRequests, `{"error":"slow_down"}`, true},
+		{http.StatusUnauthorized, `{"error":"invalid_client"}`, true},
+		{http.StatusInternalServerError, `oops`, true},
+		{http.StatusBadRequest, `{"error":"invalid_grant"}`, false},
+	} {
+		base, f := refreshingProvider(t, map[string]string{"SESSION_STORE": "memory"})
+		b := testclient.New(t)
+		signIn(t, b, base, "ada@example.com", nil)
+		f.set(nil, nil, token(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(tc.status)
+			fmt.Fprint(w, tc.body)
+		}))
+		b.Get(base + "/userinfo")
+		if got := signedIn(b, base); got != tc.wantSignedIn {
+			t.Errorf("refresh answered %d %s: signed in = %v, want %v", tc.status, tc.body, got, tc.wantSignedIn)
+		}
+	}
+}
+
+// TestOverlappingRequestsKeepRotatedTokens: requests that change the
+// session while another refreshes the tokens must not bring back the spent
+// refresh token.
+func TestOverlappingRequestsKeepRotatedTokens(t *testing.T) {
+	base, _ := refreshingProvider(t, map[string]string{})
+	b := testclient.New(t)
+	signIn(t, b, base, "ada@example.com", nil)
+	nr := b.NoRedirects()
+	for round := range 5 {
+		var wg sync.WaitGroup
+		wg.Go(func() { b.Get(base + "/userinfo") })
+		for range 3 {
+			wg.Go(func() { nr.Get(base + "/login") }) // each writes the session
+		}
+		wg.Wait()
+		if p := b.Get(base + "/userinfo"); p.Status != http.StatusOK {
+			t.Fatalf("round %d: API call after overlapping requests: %d, want 200", round, p.Status)
+		}
+	}
+}
+
+// TestStolenCookieDoesNotSurviveSignOutEverywhere: a thief replaying the
+// victim's cookie in a loop of session-writing requests must not revive
+// the session that signing out of all devices deleted.
+func TestStolenCookieDoesNotSurviveSignOutEverywhere(t *testing.T) {
+	for name, store := range sharedStores(t) {
+		t.Run(name, func(t *testing.T) {
+			base, _ := startApp(t, map[string]string{"SESSION_STORE": store})
+			victim := testclient.New(t)
+			signInDev(t, victim, base, "/login", "Ada", "ada@example.com")
+			u, _ := url.Parse(base)
+			thief := testclient.New(t)
+			thief.Client.Jar.SetCookies(u, victim.Client.Jar.Cookies(u))
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Go(func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						req, _ := http.NewRequest("GET", base+"/login", nil)
+						for _, c := range victim.Client.Jar.Cookies(u) {
+							req.AddCookie(c)
+						}
+						if resp, err := http.DefaultTransport.RoundTrip(req); err == nil {
+							resp.Body.Close()
+						}
+					}
+				})
+			}
+			victim.Submit(victim.Get(base+"/profile").Form(t, "/logout/all"), nil)
+			close(stop)
+			wg.Wait()
+			if signedIn(thief, base) {
+				t.Fatal("the stolen cookie survived signing out of all devices")
+			}
+		})
+	}
+}
