@@ -179,10 +179,12 @@ func (t timeoutStore) DeleteBySubject(ctx context.Context, sub string) (int, err
 	return n, t.report("delete_by_subject", err)
 }
 
-// Lock bounds only the wait for the lock; the lock itself lasts until
-// unlocked or ttl, and stores bound their own unlock calls.
+// Lock bounds the wait for the lock by the longer of the store timeout and
+// ttl: a holder may keep the lock up to ttl, and waiting less would fail
+// callers whose turn was coming. The lock itself lasts until unlocked or
+// ttl, and stores bound their own unlock calls.
 func (t timeoutStore) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
-	ctx, cancel := context.WithTimeout(ctx, t.d)
+	ctx, cancel := context.WithTimeout(ctx, max(t.d, ttl))
 	defer cancel()
 	unlock, err := t.s.Lock(ctx, name, ttl)
 	return unlock, t.report("lock", err)
