@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+
+	"github.com/gologin/gologin/sessionstore"
 )
 
 // A transaction is one login attempt: what the callback needs to finish it.
@@ -34,7 +36,8 @@ const (
 )
 
 func init() {
-	gob.Register(transaction{})
+	sessionstore.RegisterType("login.transaction", transaction{})
+	gob.Register(transaction{}) // for sessions written in gob by earlier versions
 }
 
 // saveTransaction stores tx under state, dropping expired attempts and the

@@ -4,6 +4,8 @@ import (
 	"encoding/gob"
 	"encoding/json"
 	"time"
+
+	"github.com/gologin/gologin/sessionstore"
 )
 
 // User is the signed-in user, as the provider described them.
@@ -18,7 +20,7 @@ type User struct {
 	// SID is the provider's session ID (sid claim), when it sends one.
 	SID string
 	// ClaimsJSON holds every claim of the ID token and userinfo, as JSON.
-	ClaimsJSON []byte
+	ClaimsJSON json.RawMessage
 }
 
 // Claims returns the user's claims decoded.
@@ -46,9 +48,12 @@ const (
 )
 
 func init() {
+	sessionstore.RegisterType("login.User", User{})
+	sessionstore.RegisterType("login.tokens", tokens{})
+	// For sessions written in gob by earlier versions.
 	gob.Register(User{})
 	gob.Register(tokens{})
-	gob.Register(time.Time{}) // sinceKey and seenKey values
+	gob.Register(time.Time{})
 }
 
 // newUser builds a User from merged claims.
