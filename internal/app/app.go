@@ -86,7 +86,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		Logger:                log,
 		ErrorHandler:          a.renderError,
 		OnEvent:               m.onEvent,
-		HTTPClient:            &http.Client{Timeout: cfg.ProviderTimeout, Transport: m.instrumentProvider(http.DefaultTransport)},
+		HTTPClient:            &http.Client{Timeout: cfg.ProviderTimeout, Transport: m.instrumentProvider(providerTransport())},
 	}
 	if cfg.Provider == config.Auth0 {
 		lc.Logout = login.Auth0Logout
@@ -113,6 +113,15 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	a.stop = stop
 	go a.discoverUntilReady(ctx)
 	return a, nil
+}
+
+// providerTransport keeps enough idle connections to the provider for
+// concurrent sign-ins: the default keeps two, so under load most token
+// exchanges would open a new connection (and a TLS handshake).
+func providerTransport() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
 }
 
 // devAccessTokenLifetime is how long the development provider's access

@@ -1,0 +1,613 @@
+// Command loadtest measures the web app over real HTTP on loopback.
+//
+// It signs in -users users through the provider's sign-in form (the
+// embedded development provider's page or cmd/devidp's: GET APP/login,
+// POST the form with a distinct name and email per user, follow the
+// redirects back to APP/), then requests the signed-in page APP/ with each
+// user's cookies for -duration or -requests, whichever ends first. Each
+// phase reports its rate, failures and latency percentiles. With -users 0
+// only the page phase runs, without cookies.
+//
+//	loadtest -app http://127.0.0.1:3000 -users 200 -concurrency 32 -duration 10s
+//
+// With -duration 0 -requests 0 only the sign-ins run.
+//
+// The same program is the baseline to compare with: a bare net/http server
+// writing a page of a given size that contains "Welcome".
+//
+//	loadtest -serve-baseline -addr 127.0.0.1:3100 -size 2100
+//	loadtest -app http://127.0.0.1:3100 -users 0 -concurrency 32 -duration 10s
+//
+// And it times starts: run a command -startup times, measuring from exec to
+// the first 200 from -app/healthz, and stop it with SIGTERM each time.
+//
+//	SESSION_STORE=sqlite:/tmp/s/sessions.db PORT=3001 loadtest -startup 20 -app http://127.0.0.1:3001 -- ./webapp
+//
+// The app's APP_BASE_URL must be the -app URL (same host spelling): the
+// provider sends the browser back to APP_BASE_URL/callback, and the cookie
+// jar keeps cookies per host.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"html"
+	"io"
+	"maps"
+	"math"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	app         string
+	users       int
+	concurrency int
+	duration    time.Duration
+	requests    int
+	timeout     time.Duration
+	json        bool
+	pids        string
+
+	serveBaseline bool
+	addr          string
+	size          int
+
+	startup int      // times to start command
+	command []string // for -startup
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.StringVar(&o.app, "app", "http://127.0.0.1:3000", "base `URL` of the app (or of a -serve-baseline server)")
+	fs.IntVar(&o.users, "users", 100, "users to sign in first; 0: page views without signing in")
+	fs.IntVar(&o.concurrency, "concurrency", 32, "concurrent workers in each phase")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of the page-view phase; 0: no time limit (with -requests 0 too: sign in only)")
+	fs.IntVar(&o.requests, "requests", 0, "page views to make at most; 0: no count limit")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "bound on each HTTP request")
+	fs.BoolVar(&o.json, "json", false, "print the results as JSON")
+	fs.BoolVar(&o.serveBaseline, "serve-baseline", false, "serve a bare net/http page of -size bytes on -addr instead of making load")
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:3100", "listen `address` for -serve-baseline")
+	fs.IntVar(&o.size, "size", 2048, "page size in bytes for -serve-baseline")
+	fs.StringVar(&o.pids, "pids", "", "comma-separated `PIDs` of server processes whose CPU time (Linux /proc) each phase reports per operation")
+	fs.IntVar(&o.startup, "startup", 0, "start the command after the flags this many times, timing each start to the first 200 from -app/healthz")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case o.startup > 0 && fs.NArg() == 0:
+		return o, errors.New("-startup needs the command to start after the flags")
+	case o.startup == 0 && fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	case o.serveBaseline && o.size < len(baselineHead)+len(baselineTail):
+		return o, fmt.Errorf("-size %d: want at least %d bytes", o.size, len(baselineHead)+len(baselineTail))
+	case o.users < 0 || o.concurrency < 1 || o.requests < 0 || o.duration < 0 || o.timeout <= 0:
+		return o, errors.New("-users and -requests must be >= 0, -concurrency >= 1, -duration >= 0 and -timeout > 0")
+	case o.users == 0 && o.duration == 0 && o.requests == 0 && !o.serveBaseline && o.startup == 0:
+		return o, errors.New("set -duration or -requests, or both: the page phase needs a bound")
+	}
+	o.command = fs.Args()
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	o, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if o.serveBaseline {
+		srv := &http.Server{Addr: o.addr, Handler: baselineHandler(o.size), ReadHeaderTimeout: 5 * time.Second}
+		go func() { <-ctx.Done(); srv.Close() }()
+		fmt.Fprintf(stdout, "baseline: serving %d-byte pages on http://%s/\n", o.size, o.addr)
+		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+
+	app := strings.TrimRight(o.app, "/")
+	if o.startup > 0 {
+		return startups(ctx, o, app+"/healthz", stdout)
+	}
+	tr := newTransport(o.concurrency)
+	defer tr.CloseIdleConnections()
+	var res report
+	var clients []*http.Client
+	cpu, err := newCPUMeter(o.pids)
+	if err != nil {
+		return err
+	}
+	if o.users > 0 {
+		var login result
+		cpu.start()
+		clients, login = loginPhase(ctx, tr, app, o)
+		cpu.stop(&login)
+		res.Login = &login
+		if len(clients) == 0 {
+			res.print(stdout, o.json)
+			return errors.New("no user signed in: nothing to view pages with")
+		}
+	} else {
+		clients = []*http.Client{{Transport: tr, Timeout: o.timeout}}
+	}
+	if o.duration > 0 || o.requests > 0 {
+		cpu.start()
+		pages := pagePhase(ctx, clients, app, o)
+		cpu.stop(&pages)
+		res.Pages = &pages
+	}
+	res.print(stdout, o.json)
+	return nil
+}
+
+// startups starts o.command o.startup times, each time measuring the time
+// from exec to the first 200 answer from healthz, then stopping the process
+// with SIGTERM. The command's output is discarded.
+func startups(ctx context.Context, o options, healthz string, stdout io.Writer) error {
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	var times []time.Duration
+	for range o.startup {
+		cmd := exec.CommandContext(ctx, o.command[0], o.command[1:]...)
+		t0 := time.Now()
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		var ready time.Duration
+		for ready == 0 {
+			select {
+			case err := <-exited:
+				return fmt.Errorf("%s exited before it was ready: %v", o.command[0], err)
+			case <-time.After(time.Millisecond):
+			}
+			if time.Since(t0) > o.timeout {
+				cmd.Process.Kill()
+				return fmt.Errorf("%s not ready after %s", o.command[0], o.timeout)
+			}
+			if resp, err := client.Get(healthz); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					ready = time.Since(t0)
+				}
+			}
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := <-exited; err != nil {
+			return fmt.Errorf("%s after SIGTERM: %v", o.command[0], err)
+		}
+		times = append(times, ready)
+	}
+	r := summarize("startup", 0, [][]time.Duration{slices.Clone(times)}, nil)
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Runs []float64 `json:"runs_ms"`
+			result
+		}{msList(times), r})
+	}
+	fmt.Fprintf(stdout, "startup: %d starts, ms to the first 200 from %s: p50 %.1f p90 %.1f max %.1f; each: %v\n",
+		r.Count, healthz, r.P50, r.P90, r.Max, msList(times))
+	return nil
+}
+
+func msList(ds []time.Duration) []float64 {
+	out := make([]float64, len(ds))
+	for i, d := range ds {
+		out[i] = ms(d)
+	}
+	return out
+}
+
+// newTransport is the one transport every simulated browser shares; it
+// keeps two idle connections per worker, so connections are reused.
+func newTransport(concurrency int) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 2 * concurrency
+	tr.MaxIdleConnsPerHost = 2 * concurrency
+	return tr
+}
+
+// newBrowser is a client with a cookie jar of its own: one user.
+func newBrowser(tr http.RoundTripper, timeout time.Duration) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Transport: tr, Jar: jar, Timeout: timeout}
+}
+
+// loginPhase signs in o.users users with o.concurrency workers and returns
+// the clients of those who signed in.
+func loginPhase(ctx context.Context, tr http.RoundTripper, app string, o options) ([]*http.Client, result) {
+	var (
+		next    atomic.Int64
+		mu      sync.Mutex
+		clients []*http.Client
+		errs    = map[string]int{}
+	)
+	lat := make([][]time.Duration, o.concurrency)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range o.concurrency {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= o.users {
+					return
+				}
+				c := newBrowser(tr, o.timeout)
+				t0 := time.Now()
+				err := signIn(ctx, c, app, i)
+				lat[w] = append(lat[w], time.Since(t0))
+				mu.Lock()
+				if err != nil {
+					errs[err.Error()]++
+				} else {
+					clients = append(clients, c)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return clients, summarize("login", time.Since(start), lat, errs)
+}
+
+var (
+	formRe  = regexp.MustCompile(`(?s)<form\b([^>]*)>(.*?)</form>`)
+	inputRe = regexp.MustCompile(`<input\b[^>]*>`)
+	attrRe  = regexp.MustCompile(`\b(name|value|action)="([^"]*)"`)
+)
+
+// signIn signs user i in as a browser would: the app's /login leads to the
+// provider's sign-in form, whose submission leads back to the app's page.
+func signIn(ctx context.Context, c *http.Client, app string, i int) error {
+	status, page, body, err := get(ctx, c, app+"/login")
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("sign-in page: status %d", status)
+	}
+	action, form, err := signInForm(page, body)
+	if err != nil {
+		return err
+	}
+	form.Set("name", fmt.Sprintf("Load User %d", i))
+	form.Set("email", fmt.Sprintf("load%d@example.com", i))
+	form.Set("signin", "1")
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, action, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	status, page, body, err = do(c, req)
+	switch {
+	case err != nil:
+		return err
+	case status != http.StatusOK:
+		return fmt.Errorf("after sign-in: status %d at %s", status, page.Path)
+	case !strings.HasPrefix(page.String(), app+"/"):
+		return fmt.Errorf("after sign-in: landed outside the app, at %s", page.Redacted())
+	case !signedIn(body):
+		return errors.New("after sign-in: the page does not welcome a signed-in user")
+	}
+	return nil
+}
+
+// signInForm finds the provider's sign-in form (the one with an email
+// field) and returns its absolute action URL and its inputs' values.
+func signInForm(page *url.URL, body []byte) (string, url.Values, error) {
+	for _, m := range formRe.FindAllSubmatch(body, -1) {
+		if !bytes.Contains(m[2], []byte(`name="email"`)) {
+			continue
+		}
+		action, err := page.Parse(attrs(m[1])["action"])
+		if err != nil {
+			return "", nil, fmt.Errorf("sign-in form action: %w", err)
+		}
+		form := url.Values{}
+		for _, in := range inputRe.FindAll(m[2], -1) {
+			if a := attrs(in); a["name"] != "" {
+				form.Set(a["name"], a["value"])
+			}
+		}
+		return action.String(), form, nil
+	}
+	return "", nil, fmt.Errorf("no sign-in form with an email field at %s", page.Redacted())
+}
+
+func attrs(tag []byte) map[string]string {
+	m := map[string]string{}
+	for _, a := range attrRe.FindAllSubmatch(tag, -1) {
+		m[string(a[1])] = html.UnescapeString(string(a[2]))
+	}
+	return m
+}
+
+func signedIn(body []byte) bool {
+	return bytes.Contains(body, []byte("Welcome")) && !bytes.Contains(body, []byte("Welcome Guest"))
+}
+
+func get(ctx context.Context, c *http.Client, rawURL string) (int, *url.URL, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	return do(c, req)
+}
+
+// do sends req, following redirects, and reads the final response.
+func do(c *http.Client, req *http.Request) (int, *url.URL, []byte, error) {
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, nil, cleanErr(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, nil, nil, cleanErr(err)
+	}
+	return resp.StatusCode, resp.Request.URL, body, nil
+}
+
+// cleanErr drops the URL from a client error, which would carry codes and
+// states, and make every error message distinct.
+func cleanErr(err error) error {
+	if ue := (*url.Error)(nil); errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// pagePhase requests app/ with o.concurrency workers, worker after worker
+// taking the next user's client, until o.duration or o.requests is reached.
+func pagePhase(ctx context.Context, clients []*http.Client, app string, o options) result {
+	if o.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
+	}
+	var (
+		next atomic.Int64
+		mu   sync.Mutex
+		errs = map[string]int{}
+		size atomic.Int64 // size of a page body, for -serve-baseline -size
+	)
+	lat := make([][]time.Duration, o.concurrency)
+	wantSignedIn := o.users > 0
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range o.concurrency {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if o.requests > 0 && i >= o.requests {
+					return
+				}
+				t0 := time.Now()
+				status, _, body, err := get(ctx, clients[i%len(clients)], app+"/")
+				d := time.Since(t0)
+				if err != nil && ctx.Err() != nil {
+					return // cut short by the end of the phase: not a failure
+				}
+				switch {
+				case err != nil:
+				case status != http.StatusOK:
+					err = fmt.Errorf("status %d", status)
+				case !bytes.Contains(body, []byte("Welcome")):
+					err = errors.New(`page without "Welcome"`)
+				case wantSignedIn && !signedIn(body):
+					err = errors.New("page for a guest: the session was lost")
+				}
+				lat[w] = append(lat[w], d)
+				if err == nil {
+					size.Store(int64(len(body)))
+				} else {
+					mu.Lock()
+					errs[err.Error()]++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	r := summarize("pages", time.Since(start), lat, errs)
+	r.PageBytes = int(size.Load())
+	return r
+}
+
+// result is one phase's figures; latencies are in milliseconds.
+type result struct {
+	Phase     string         `json:"phase"`
+	Count     int            `json:"count"`
+	Failures  int            `json:"failures"`
+	Errors    map[string]int `json:"errors,omitempty"`
+	Seconds   float64        `json:"seconds"`
+	PerSecond float64        `json:"per_second"`
+	P50       float64        `json:"p50_ms"`
+	P90       float64        `json:"p90_ms"`
+	P99       float64        `json:"p99_ms"`
+	Max       float64        `json:"max_ms"`
+	PageBytes int            `json:"page_bytes,omitempty"` // body size of a successful page view
+	// CPU time per attempt, in microseconds, of this process and of each
+	// process -pids names.
+	ClientCPU float64            `json:"client_cpu_us_per_op,omitempty"`
+	ServerCPU map[string]float64 `json:"server_cpu_us_per_op,omitempty"`
+}
+
+type report struct {
+	Login *result `json:"login,omitempty"`
+	Pages *result `json:"pages,omitempty"`
+}
+
+// summarize merges the workers' latencies into a result. The rate counts
+// every completed attempt, failed or not.
+func summarize(phase string, elapsed time.Duration, perWorker [][]time.Duration, errs map[string]int) result {
+	all := slices.Concat(perWorker...)
+	slices.Sort(all)
+	r := result{Phase: phase, Count: len(all), Errors: errs, Seconds: elapsed.Seconds()}
+	for _, n := range errs {
+		r.Failures += n
+	}
+	if elapsed > 0 && len(all) > 0 {
+		r.PerSecond = float64(len(all)) / elapsed.Seconds()
+	}
+	r.P50, r.P90, r.P99 = percentile(all, 0.50), percentile(all, 0.90), percentile(all, 0.99)
+	if len(all) > 0 {
+		r.Max = ms(all[len(all)-1])
+	}
+	return r
+}
+
+// percentile is the nearest-rank percentile of sorted durations, in ms.
+func percentile(sorted []time.Duration, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return ms(sorted[max(i, 0)])
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (r report) print(w io.Writer, asJSON bool) {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(r)
+		return
+	}
+	for _, p := range []*result{r.Login, r.Pages} {
+		if p == nil {
+			continue
+		}
+		unit := map[string]string{"login": "logins", "pages": "requests"}[p.Phase]
+		fmt.Fprintf(w, "%-6s %d %s in %.2fs: %.1f %s/s, %d failed; latency ms p50 %.2f p90 %.2f p99 %.2f max %.2f\n",
+			p.Phase+":", p.Count, unit, p.Seconds, p.PerSecond, unit, p.Failures, p.P50, p.P90, p.P99, p.Max)
+		if p.ClientCPU > 0 {
+			fmt.Fprintf(w, "        CPU µs per %s: loadtest %.0f", strings.TrimSuffix(unit, "s"), p.ClientCPU)
+			for _, pid := range slices.Sorted(maps.Keys(p.ServerCPU)) {
+				fmt.Fprintf(w, ", pid %s %.0f", pid, p.ServerCPU[pid])
+			}
+			fmt.Fprintln(w)
+		}
+		if p.PageBytes > 0 {
+			fmt.Fprintf(w, "        page body: %d bytes\n", p.PageBytes)
+		}
+		for msg, n := range p.Errors {
+			fmt.Fprintf(w, "        %d x %s\n", n, msg)
+		}
+	}
+}
+
+// cpuMeter measures the CPU time of this process and of server processes
+// during a phase.
+type cpuMeter struct {
+	pids   []string
+	self0  time.Duration
+	procs0 []time.Duration
+}
+
+func newCPUMeter(pids string) (*cpuMeter, error) {
+	m := &cpuMeter{}
+	for _, pid := range strings.FieldsFunc(pids, func(r rune) bool { return r == ',' || r == ' ' }) {
+		if _, err := procCPU(pid); err != nil {
+			return nil, fmt.Errorf("-pids: %w", err)
+		}
+		m.pids = append(m.pids, pid)
+	}
+	return m, nil
+}
+
+func (m *cpuMeter) start() {
+	m.self0 = selfCPU()
+	m.procs0 = m.procs0[:0]
+	for _, pid := range m.pids {
+		t, _ := procCPU(pid)
+		m.procs0 = append(m.procs0, t)
+	}
+}
+
+func (m *cpuMeter) stop(r *result) {
+	if r.Count == 0 {
+		return
+	}
+	perOp := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(r.Count) }
+	r.ClientCPU = perOp(selfCPU() - m.self0)
+	for i, pid := range m.pids {
+		if t, err := procCPU(pid); err == nil {
+			if r.ServerCPU == nil {
+				r.ServerCPU = map[string]float64{}
+			}
+			r.ServerCPU[pid] = perOp(t - m.procs0[i])
+		}
+	}
+}
+
+// selfCPU is this process's user and system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is a process's user and system CPU time, all threads, from
+// /proc/PID/stat (fields 14 and 15, in ticks of 1/100 s on Linux).
+func procCPU(pid string) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name, field 2, is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%s/stat: too few fields", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%s/stat: unreadable times", pid)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
+const (
+	baselineHead = "<!doctype html>\n<html><head><title>Baseline</title></head><body><h1>Welcome Baseline!</h1>\n<p>"
+	baselineTail = "</p></body></html>\n"
+)
+
+// baselineHandler writes the same page of size bytes for every request: the
+// least a Go server can do to answer, to compare the app with.
+func baselineHandler(size int) http.Handler {
+	page := []byte(baselineHead + strings.Repeat("x", size-len(baselineHead)-len(baselineTail)) + baselineTail)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(page)
+	})
+}

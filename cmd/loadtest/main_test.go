@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/gologin/gologin/devidp"
+	"github.com/gologin/gologin/internal/app"
+	"github.com/gologin/gologin/internal/config"
+)
+
+// startApp serves the web app with the memory store and the extra
+// environment env, and returns its base URL.
+func startApp(t *testing.T, env map[string]string) string {
+	t.Helper()
+	return serveApp(t, httptest.NewUnstartedServer(nil), env)
+}
+
+// serveApp is startApp on a given unstarted server.
+func serveApp(t *testing.T, srv *httptest.Server, env map[string]string) string {
+	t.Helper()
+	base := "http://" + srv.Listener.Addr().String()
+	vars := map[string]string{"APP_BASE_URL": base, "SESSION_STORE": "memory"}
+	for k, v := range env {
+		vars[k] = v
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = a
+	srv.Start()
+	t.Cleanup(func() {
+		srv.Close()
+		a.Close()
+	})
+	return base
+}
+
+// runJSON runs the load tool with args and -json and decodes its report.
+func runJSON(t *testing.T, args ...string) report {
+	t.Helper()
+	var out bytes.Buffer
+	if err := run(context.Background(), append(args, "-json"), &out); err != nil {
+		t.Fatalf("run %q: %v\n%s", args, err, out.String())
+	}
+	var r report
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	}
+	return r
+}
+
+func checkPhase(t *testing.T, r *result, phase string, count int) {
+	t.Helper()
+	if r == nil || r.Phase != phase || r.Count != count || r.Failures != 0 {
+		t.Fatalf("%s phase = %+v, want %d attempts and no failure", phase, r, count)
+	}
+	if !(r.P50 <= r.P90 && r.P90 <= r.P99 && r.P99 <= r.Max && r.Max > 0) {
+		t.Errorf("%s phase percentiles out of order: %+v", phase, r)
+	}
+}
+
+func TestSignInAndViewPagesWithTheEmbeddedProvider(t *testing.T) {
+	base := startApp(t, nil)
+	// The app runs in this process: its PID is the server's.
+	pid := strconv.Itoa(os.Getpid())
+	r := runJSON(t, "-app", base, "-users", "5", "-concurrency", "3", "-requests", "40", "-duration", "0", "-pids", pid)
+	checkPhase(t, r.Login, "login", 5)
+	checkPhase(t, r.Pages, "pages", 40)
+	for _, p := range []*result{r.Login, r.Pages} {
+		if _, ok := p.ServerCPU[pid]; !ok || p.ClientCPU < 0 {
+			t.Errorf("%s phase: want CPU figures for pid %s, got %v", p.Phase, pid, p.ServerCPU)
+		}
+	}
+}
+
+func TestSignInWithAProviderOfItsOwn(t *testing.T) {
+	// The provider is another server, as cmd/devidp is: its form's action
+	// is an absolute URL on another host and port.
+	idp := httptest.NewUnstartedServer(nil)
+	issuer := "http://" + idp.Listener.Addr().String()
+	appSrv := httptest.NewUnstartedServer(nil)
+	appURL := "http://" + appSrv.Listener.Addr().String()
+	key, err := devidp.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := devidp.New(devidp.Config{Issuer: issuer, Key: key, Clients: []devidp.Client{{
+		ID: "app", Secret: "load-secret", RedirectURIs: []string{appURL + "/callback"},
+		PostLogoutRedirectURIs: []string{appURL + "/"},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idp.Config.Handler = p
+	idp.Start()
+	t.Cleanup(idp.Close)
+
+	base := serveApp(t, appSrv, map[string]string{
+		"OIDC_ISSUER": issuer, "OIDC_CLIENT_ID": "app", "OIDC_CLIENT_SECRET": "load-secret",
+	})
+	r := runJSON(t, "-app", base, "-users", "3", "-concurrency", "2", "-requests", "9", "-duration", "0")
+	checkPhase(t, r.Login, "login", 3)
+	checkPhase(t, r.Pages, "pages", 9)
+}
+
+func TestBaselineServesPagesOfTheGivenSize(t *testing.T) {
+	srv := httptest.NewServer(baselineHandler(2345))
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL + "/anything")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(body) != 2345 || !bytes.Contains(body, []byte("Welcome")) {
+		t.Fatalf("baseline page: status %d, %d bytes; want 200, 2345 bytes with Welcome", resp.StatusCode, len(body))
+	}
+	r := runJSON(t, "-app", srv.URL, "-users", "0", "-concurrency", "4", "-requests", "20", "-duration", "0")
+	if r.Login != nil {
+		t.Errorf("-users 0 ran a login phase: %+v", r.Login)
+	}
+	checkPhase(t, r.Pages, "pages", 20)
+}
+
+func TestSignInOnly(t *testing.T) {
+	base := startApp(t, nil)
+	r := runJSON(t, "-app", base, "-users", "4", "-concurrency", "2", "-duration", "0", "-requests", "0")
+	checkPhase(t, r.Login, "login", 4)
+	if r.Pages != nil {
+		t.Errorf("-duration 0 -requests 0 ran a page phase: %+v", r.Pages)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-users", "0", "-duration", "0"},
+		{"-startup", "2"},
+		{"-concurrency", "0"},
+		{"-serve-baseline", "-size", "10"},
+		{"extra"},
+	} {
+		if _, err := parseFlags(args); err == nil {
+			t.Errorf("parseFlags(%q): want an error", args)
+		}
+	}
+}
