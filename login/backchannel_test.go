@@ -13,7 +13,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
-	"github.com/gologin/gologin/devidp"
+	"github.com/gologin/gologin/devidp/devidptest"
 	"github.com/gologin/gologin/sessionstore"
 )
 
@@ -34,18 +34,7 @@ func (f *failOnce) DeleteBySID(ctx context.Context, sid string) (int, error) {
 // TestBackchannelRetryAfterStoreFailure: a logout token whose first
 // delivery met a store outage (503) works when the provider retries it.
 func TestBackchannelRetryAfterStoreFailure(t *testing.T) {
-	key, err := devidp.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(nil)
-	idp, err := devidp.New(devidp.Config{Issuer: "http://" + srv.Listener.Addr().String(), Key: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = idp
-	srv.Start()
-	defer srv.Close()
+	_, idp := devidptest.NewServer(t)
 	store := &failOnce{Memory: sessionstore.NewMemory()}
 	sm := scs.New()
 	sm.Store = store

@@ -10,6 +10,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/gologin/gologin/devidp"
+	"github.com/gologin/gologin/devidp/devidptest"
 	"github.com/gologin/gologin/sessionstore"
 )
 
@@ -18,19 +19,7 @@ import (
 // provider. Whatever arrives, the answer is an error page with a 4xx or 5xx
 // status, never a panic and never a signed-in session.
 func FuzzCallback(f *testing.F) {
-	key, err := devidp.GenerateKey()
-	if err != nil {
-		f.Fatal(err)
-	}
-	idpSrv := httptest.NewUnstartedServer(nil)
-	idp, err := devidp.New(devidp.Config{Issuer: "http://" + idpSrv.Listener.Addr().String(), Key: key,
-		Clients: []devidp.Client{{ID: "app", Secret: "s", RedirectURIs: []string{"http://app.test/callback"}}}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	idpSrv.Config.Handler = idp
-	idpSrv.Start()
-	defer idpSrv.Close()
+	_, idp := devidptest.NewServer(f, devidp.Client{ID: "app", Secret: "s", RedirectURIs: []string{"http://app.test/callback"}})
 
 	store := sessionstore.NewMemory()
 	defer store.Close()

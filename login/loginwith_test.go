@@ -8,23 +8,12 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
-	"github.com/gologin/gologin/devidp"
+	"github.com/gologin/gologin/devidp/devidptest"
 	"github.com/gologin/gologin/sessionstore"
 )
 
 func TestLoginWithAddsParameters(t *testing.T) {
-	key, err := devidp.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(nil)
-	idp, err := devidp.New(devidp.Config{Issuer: "http://" + srv.Listener.Addr().String(), Key: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = idp
-	srv.Start()
-	defer srv.Close()
+	_, idp := devidptest.NewServer(t)
 	sm := scs.New()
 	sm.Store = sessionstore.NewMemory()
 	a, err := New(Config{Issuer: idp.Issuer(), ClientID: "c", RedirectURL: "http://app.test/callback", Sessions: sm,

@@ -4,27 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/gologin/gologin/devidp"
+	"github.com/gologin/gologin/devidp/devidptest"
 )
 
 func TestCheckConfig(t *testing.T) {
-	key, err := devidp.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(nil)
-	idp, err := devidp.New(devidp.Config{Issuer: "http://" + srv.Listener.Addr().String(), Key: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = idp
-	srv.Start()
-	defer srv.Close()
+	_, idp := devidptest.NewServer(t)
 
 	tests := []struct {
 		name    string
