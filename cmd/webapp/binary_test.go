@@ -384,6 +384,7 @@ func TestBinaryEnvironmentWinsOverDotenv(t *testing.T) {
 		"SESSION_STORE":   "sqlite:" + filepath.Join(dir, "s.db"),
 		"APP_BASE_URL":    appBase,
 		"AUTH0_CLIENT_ID": clientID,
+		"AUTH0_AUDIENCE":  "https://api.example.com",
 	}))
 
 	b, _ := newBrowser(t, idp.srv.Client().Transport.(*http.Transport))
@@ -398,6 +399,9 @@ func TestBinaryEnvironmentWinsOverDotenv(t *testing.T) {
 	}
 	if got := q.Get("redirect_uri"); got != appBase+"/callback" {
 		t.Errorf("redirect_uri = %q, want %q from the environment's APP_BASE_URL", got, appBase+"/callback")
+	}
+	if got := q.Get("audience"); got != "https://api.example.com" {
+		t.Errorf("audience = %q, want AUTH0_AUDIENCE's https://api.example.com", got)
 	}
 }
 
