@@ -2,8 +2,8 @@
 # The measurements of BENCHMARKS.md. Run from the repository root:
 #
 #   eval "$(.ci/services)"     # optional: Redis and PostgreSQL for those stores
-#   REDIS_URL=redis://127.0.0.1:6379/1 \
-#   POSTGRES_URL='postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable' \
+#   REDIS_URL=redis://127.0.0.1:56379/1 \
+#   POSTGRES_URL='postgres://postgres@127.0.0.1:55432/postgres?sslmode=disable' \
 #   bash cmd/loadtest/measure.sh
 #
 # It takes about 15 minutes, uses ports 3001, 3100 and 9000 on 127.0.0.1,
