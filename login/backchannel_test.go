@@ -38,6 +38,7 @@ func TestBackchannelRetryAfterStoreFailure(t *testing.T) {
 	store := &failOnce{Memory: sessionstore.NewMemory()}
 	sm := scs.New()
 	sm.Store = store
+	sm.Codec = sessionstore.Codec{}
 	a, err := New(Config{Issuer: idp.Issuer(), ClientID: "app", RedirectURL: "http://app.test/callback", Sessions: sm, Store: store})
 	if err != nil {
 		t.Fatal(err)

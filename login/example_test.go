@@ -77,6 +77,7 @@ func ExampleSafeReturnTo() {
 func ExampleAuth_LoginWith() {
 	sessions := scs.New()
 	sessions.Store = sessionstore.NewMemory()
+	sessions.Codec = sessionstore.Codec{}
 	auth, err := login.New(login.Config{
 		Issuer:      "https://accounts.example.com",
 		ClientID:    "my-app",

@@ -68,8 +68,8 @@ type Config struct {
 	// LoginPath is where RequireUser sends guests. Default: /login.
 	LoginPath string
 
-	// Sessions keeps users and login attempts; use sessionstore.Codec as its
-	// codec so its store can find sessions by sid and sub.
+	// Sessions keeps users and login attempts; its Codec must be
+	// sessionstore.Codec, so its store can find sessions by sid and sub.
 	Sessions *scs.SessionManager
 	// Store is Sessions' store (the default, when it is a sessionstore.Store).
 	// It also holds the user's tokens, finds sessions for back-channel
@@ -161,6 +161,11 @@ func New(cfg Config) (*Auth, error) {
 	}
 	if cfg.Store == nil {
 		return nil, errors.New("login: Store is required: a sessionstore.Store, usually the one Sessions uses")
+	}
+	// Without it, stores cannot index sessions by sid and sub, and values
+	// such as login attempts cannot be stored.
+	if _, ok := cfg.Sessions.Codec.(sessionstore.Codec); !ok {
+		return nil, errors.New("login: Sessions.Codec must be sessionstore.Codec{}")
 	}
 	if cfg.Scopes == nil {
 		cfg.Scopes = []string{oidc.ScopeOpenID, "profile", "email"}

@@ -16,6 +16,7 @@ func TestLoginWithAddsParameters(t *testing.T) {
 	_, idp := devidptest.NewServer(t)
 	sm := scs.New()
 	sm.Store = sessionstore.NewMemory()
+	sm.Codec = sessionstore.Codec{}
 	a, err := New(Config{Issuer: idp.Issuer(), ClientID: "c", RedirectURL: "http://app.test/callback", Sessions: sm,
 		AuthParams: url.Values{"audience": {"https://api.example"}, "prompt": {"none"}}})
 	if err != nil {
@@ -42,5 +43,13 @@ func TestLoginWithAddsParameters(t *testing.T) {
 		if _, err := a.LoginWith(bad); err == nil {
 			t.Errorf("LoginWith(%v) accepted", bad)
 		}
+	}
+}
+
+func TestNewRequiresTheIndexingCodec(t *testing.T) {
+	sm := scs.New()
+	sm.Store = sessionstore.NewMemory() // but scs's default gob codec
+	if _, err := New(Config{Issuer: "https://idp.example", ClientID: "c", RedirectURL: "https://app.example/callback", Sessions: sm}); err == nil {
+		t.Fatal("New accepted a session manager whose codec cannot index sessions")
 	}
 }

@@ -61,6 +61,7 @@ func TestDiscoveryIsShared(t *testing.T) {
 	defer srv.Close()
 	sm := scs.New()
 	sm.Store = sessionstore.NewMemory()
+	sm.Codec = sessionstore.Codec{}
 	a, err := New(Config{Issuer: idp.Issuer(), ClientID: "c", RedirectURL: "http://app.test/callback", Sessions: sm})
 	if err != nil {
 		t.Fatal(err)

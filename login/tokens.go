@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/gologin/gologin/sessionstore"
 )
@@ -91,38 +92,35 @@ func (a *Auth) AccessToken(r *http.Request) (string, error) {
 	ch := a.refreshes.DoChan(token, func() (any, error) {
 		return a.refresh(context.WithoutCancel(ctx), token)
 	})
-	var res singleflightResult
+	var res singleflight.Result
 	select {
 	case <-ctx.Done():
 		return "", ctx.Err()
-	case v := <-ch:
-		res = singleflightResult{v.Val, v.Err}
+	case res = <-ch:
 	}
-	if res.err != nil {
+	if res.Err != nil {
 		a.emit(ctx, Event{Kind: RefreshFailed})
 		var e *Error
-		if errors.As(res.err, &e) && e.Status == http.StatusUnauthorized {
-			return "", a.endSession(ctx, res.err)
+		if errors.As(res.Err, &e) && e.Status == http.StatusUnauthorized {
+			return "", a.endSession(ctx, res.Err)
 		}
-		return "", res.err
+		return "", res.Err
 	}
-	return res.val.(tokens).AccessToken, nil
+	return res.Val.(tokens).AccessToken, nil
 }
 
-type singleflightResult struct {
-	val any
-	err error
-}
-
-// endSession destroys the session whose tokens are gone or refused, and
-// returns the 401 error that says so.
+// endSession destroys the session whose tokens are gone or refused, and its
+// tokens record, and returns the 401 error that says so.
 func (a *Auth) endSession(ctx context.Context, cause error) error {
-	err := &Error{Status: http.StatusUnauthorized, Title: "Session ended",
+	err := sessionEnded(cause)
+	derr := a.cfg.Store.DeleteCtx(ctx, tokensKeyOf(a.cfg.Sessions.Token(ctx)))
+	return errors.Join(err, derr, a.cfg.Sessions.Destroy(ctx))
+}
+
+// sessionEnded is the 401 of a session whose tokens are gone or refused.
+func sessionEnded(cause error) *Error {
+	return &Error{Status: http.StatusUnauthorized, Title: "Session ended",
 		Message: "Your sign-in has ended. Please sign in again.", Err: cause}
-	if derr := a.cfg.Sessions.Destroy(ctx); derr != nil {
-		return errors.Join(err, derr)
-	}
-	return err
 }
 
 func storeError(err error) error {
@@ -152,7 +150,7 @@ func (a *Auth) refresh(ctx context.Context, sessionToken string) (tokens, error)
 		return tokens{}, storeError(err)
 	}
 	if !found {
-		return tokens{}, &Error{Status: http.StatusUnauthorized, Title: "Session ended", Message: "Your sign-in has ended. Please sign in again."}
+		return tokens{}, sessionEnded(nil)
 	}
 	if a.fresh(rec.tokens) {
 		return rec.tokens, nil
@@ -168,8 +166,7 @@ func (a *Auth) refresh(ctx context.Context, sessionToken string) (tokens, error)
 		// Only invalid_grant means the refresh token is dead (RFC 6749 5.2);
 		// a rate limit or a misconfigured client must not sign users out.
 		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
-			return tokens{}, &Error{Status: http.StatusUnauthorized, Title: "Session ended",
-				Message: "Your sign-in has ended. Please sign in again.", Err: err}
+			return tokens{}, sessionEnded(err)
 		}
 		return tokens{}, &Error{Status: http.StatusBadGateway, Title: "Provider failed",
 			Message: "The sign-in provider failed to renew your access. Please try again.", Err: err}

@@ -2,7 +2,6 @@ package login
 
 import (
 	"context"
-	"encoding/gob"
 	"slices"
 	"strings"
 	"time"
@@ -37,7 +36,6 @@ const (
 
 func init() {
 	sessionstore.RegisterType("login.transaction", transaction{})
-	gob.Register(transaction{}) // for sessions written in gob by earlier versions
 }
 
 // saveTransaction stores tx under state, dropping expired attempts and the

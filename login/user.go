@@ -1,7 +1,6 @@
 package login
 
 import (
-	"encoding/gob"
 	"encoding/json"
 	"time"
 
@@ -50,10 +49,6 @@ const (
 func init() {
 	sessionstore.RegisterType("login.User", User{})
 	sessionstore.RegisterType("login.tokens", tokens{})
-	// For sessions written in gob by earlier versions.
-	gob.Register(User{})
-	gob.Register(tokens{})
-	gob.Register(time.Time{})
 }
 
 // newUser builds a User from merged claims.

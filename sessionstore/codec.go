@@ -8,8 +8,6 @@ import (
 	"reflect"
 	"sync"
 	"time"
-
-	"github.com/alexedwards/scs/v2"
 )
 
 // Codec is an scs.Codec that writes a session's sid and sub in a small
@@ -22,15 +20,11 @@ import (
 // time.Time are built in; register other types with RegisterType, as one
 // would with gob.Register for scs's default codec. JSON rather than gob
 // because gob sends and compiles type descriptions anew for every record,
-// which made decoding the largest cost of a signed-in page view. Records
-// written by earlier versions, in gob, are still read.
+// which made decoding the largest cost of a signed-in page view.
 type Codec struct{}
 
-// Record format versions: the first byte of a record.
-const (
-	codecGob  = 1 // header, then scs.GobCodec
-	codecJSON = 2 // header, then the deadline and the values, framed below
-)
+// codecVersion, the first byte of a record, names its format.
+const codecVersion = 1
 
 var errBadRecord = errors.New("sessionstore: malformed session record")
 
@@ -69,7 +63,7 @@ func (Codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
 	sid, _ := values[SIDKey].(string)
 	sub, _ := values[SubjectKey].(string)
 	b := make([]byte, 0, 512)
-	b = append(b, codecJSON)
+	b = append(b, codecVersion)
 	b = appendString(b, sid)
 	b = appendString(b, sub)
 	b = binary.AppendVarint(b, deadline.UnixNano())
@@ -111,9 +105,6 @@ func (Codec) Decode(b []byte) (time.Time, map[string]any, error) {
 	if err != nil {
 		return time.Time{}, nil, err
 	}
-	if b[0] == codecGob {
-		return scs.GobCodec{}.Decode(body)
-	}
 	ns, k := binary.Varint(body)
 	if k <= 0 {
 		return time.Time{}, nil, errBadRecord
@@ -152,7 +143,7 @@ type Index struct {
 // ParseIndex reads the header Codec wrote and returns it with the rest of
 // the record.
 func ParseIndex(b []byte) (Index, []byte, error) {
-	if len(b) == 0 || (b[0] != codecGob && b[0] != codecJSON) {
+	if len(b) == 0 || b[0] != codecVersion {
 		return Index{}, nil, errBadRecord
 	}
 	b = b[1:]

@@ -2,38 +2,23 @@ package sessionstore
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"time"
 )
 
-// lockPoll is how often a waiting Lock retries.
+// lockPoll is how often a waiting Lock retries. The SQL and Redis stores
+// poll for a lock rather than wait on a notification: simple, and a lock
+// is held only for a token refresh.
 const lockPoll = 10 * time.Millisecond
 
-// lockWithTable takes a lock as a row of a locks table: insertSQL inserts
-// (name, owner, until) or takes over a row whose until has passed (its last
-// parameter is now); it reports success as one row affected.
-func lockWithTable(ctx context.Context, db *sql.DB, name string, ttl time.Duration, insertSQL string) (func(), error) {
-	owner := rand.Text()
-	for {
-		now := time.Now()
-		res, err := db.ExecContext(ctx, insertSQL, name, owner, now.Add(ttl).UnixMilli(), now.UnixMilli())
-		if err != nil {
-			return nil, err
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			return func() {
-				ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
-				defer cancel()
-				db.ExecContext(ctx, `DELETE FROM locks WHERE name = ? AND owner = ?`, name, owner)
-			}, nil
-		}
-		t := time.NewTimer(lockPoll)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
-		}
+// lockWait waits lockPoll before a Lock tries again, or returns ctx's error
+// when ctx ends first.
+func lockWait(ctx context.Context) error {
+	t := time.NewTimer(lockPoll)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }

@@ -329,20 +329,6 @@ func (r *Redis) Lock(ctx context.Context, name string, ttl time.Duration) (func(
 	}
 }
 
-// lockWait waits lockPoll before a Lock tries again, or returns ctx's error
-// when ctx ends first. The Redis and Postgres stores poll like the SQLite
-// one does.
-func lockWait(ctx context.Context) error {
-	t := time.NewTimer(lockPoll)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // Count implements Store from the expiries sorted set, in O(log n): a SCAN
 // of session keys would walk the whole keyspace on every call.
 func (r *Redis) Count(ctx context.Context) (int, error) {

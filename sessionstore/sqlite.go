@@ -2,6 +2,7 @@ package sessionstore
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"fmt"
 	"net/url"
@@ -202,13 +203,30 @@ func (s *SQLite) deleteRevoking(ctx context.Context, revoke, del, arg string) (i
 }
 
 // Lock implements Store with a row in the locks table, which every
-// process sharing the database file sees.
+// process sharing the database file sees: inserted, or taken over once its
+// until has passed; one row affected means taken.
 func (s *SQLite) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
-	return lockWithTable(ctx, s.db, name, ttl, sqliteLockSQL)
+	owner := rand.Text()
+	for {
+		now := time.Now()
+		res, err := s.db.ExecContext(ctx, `INSERT INTO locks (name, owner, until) VALUES (?1, ?2, ?3)
+			ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE locks.until <= ?4`,
+			name, owner, now.Add(ttl).UnixMilli(), now.UnixMilli())
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return func() {
+				ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+				defer cancel()
+				s.db.ExecContext(ctx, `DELETE FROM locks WHERE name = ? AND owner = ?`, name, owner)
+			}, nil
+		}
+		if err := lockWait(ctx); err != nil {
+			return nil, err
+		}
+	}
 }
-
-const sqliteLockSQL = `INSERT INTO locks (name, owner, until) VALUES (?, ?, ?)
-	ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE locks.until <= ?`
 
 // Count implements Store.
 func (s *SQLite) Count(ctx context.Context) (int, error) {

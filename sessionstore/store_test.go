@@ -20,6 +20,8 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/gologin/gologin/internal/pgtest"
 )
 
 // storeCase opens a fresh, empty store for one test.
@@ -73,34 +75,7 @@ func serverURL(t *testing.T, name, hint string) string {
 func testPostgresURL(t *testing.T) string {
 	t.Helper()
 	base := serverURL(t, "TEST_POSTGRES_URL", "start PostgreSQL and set it to run the Postgres store tests")
-	schema := "gologin_test_" + strings.ToLower(rand.Text())
-	admin := func(sql string) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			return err
-		}
-		defer c.Close(ctx)
-		_, err = c.Exec(ctx, sql)
-		return err
-	}
-	if err := admin(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := admin(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("TEST_POSTGRES_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.Schema(t, base, "gologin_test_")
 }
 
 // openTestPostgres opens a Postgres store in a schema of its own.
@@ -812,7 +787,7 @@ func TestCodecDecodeRejectsForeignRecords(t *testing.T) {
 
 // header builds a canonical index header by hand.
 func header(sid, sub string) []byte {
-	b := []byte{codecJSON}
+	b := []byte{codecVersion}
 	b = binary.AppendUvarint(b, uint64(len(sid)))
 	b = append(b, sid...)
 	b = binary.AppendUvarint(b, uint64(len(sub)))
@@ -830,21 +805,20 @@ func TestParseIndex(t *testing.T) {
 	}{
 		{name: "nil", in: nil, wantErr: true},
 		{name: "empty", in: []byte{}, wantErr: true},
-		{name: "unknown version", in: append([]byte{3}, header("a", "b")[1:]...), wantErr: true},
-		{name: "gob version", in: append([]byte{codecGob}, header("a", "b")[1:]...), wantIdx: Index{SID: "a", Subject: "b"}},
+		{name: "unknown version", in: append([]byte{codecVersion + 1}, header("a", "b")[1:]...), wantErr: true},
 		{name: "version zero", in: []byte{0, 0, 0}, wantErr: true},
-		{name: "version only", in: []byte{codecJSON}, wantErr: true},
-		{name: "sid truncated", in: []byte{codecJSON, 5, 'a', 'b'}, wantErr: true},
-		{name: "sid one byte short", in: []byte{codecJSON, 2, 'a'}, wantErr: true},
-		{name: "sub length missing", in: []byte{codecJSON, 1, 'a'}, wantErr: true},
-		{name: "sub truncated", in: []byte{codecJSON, 0, 3, 'x'}, wantErr: true},
-		{name: "sub one byte short", in: []byte{codecJSON, 0, 2, 'x'}, wantErr: true},
-		{name: "unterminated varint", in: []byte{codecJSON, 0x80, 0x80}, wantErr: true},
-		{name: "overflowing varint", in: append([]byte{codecJSON}, bytes.Repeat([]byte{0xff}, 11)...), wantErr: true},
-		{name: "length of max uint64", in: append(append([]byte{codecJSON}, maxUvarint...), 'a'), wantErr: true},
-		{name: "sub length of max uint64", in: append(append([]byte{codecJSON, 0}, maxUvarint...), 'a'), wantErr: true},
+		{name: "version only", in: []byte{codecVersion}, wantErr: true},
+		{name: "sid truncated", in: []byte{codecVersion, 5, 'a', 'b'}, wantErr: true},
+		{name: "sid one byte short", in: []byte{codecVersion, 2, 'a'}, wantErr: true},
+		{name: "sub length missing", in: []byte{codecVersion, 1, 'a'}, wantErr: true},
+		{name: "sub truncated", in: []byte{codecVersion, 0, 3, 'x'}, wantErr: true},
+		{name: "sub one byte short", in: []byte{codecVersion, 0, 2, 'x'}, wantErr: true},
+		{name: "unterminated varint", in: []byte{codecVersion, 0x80, 0x80}, wantErr: true},
+		{name: "overflowing varint", in: append([]byte{codecVersion}, bytes.Repeat([]byte{0xff}, 11)...), wantErr: true},
+		{name: "length of max uint64", in: append(append([]byte{codecVersion}, maxUvarint...), 'a'), wantErr: true},
+		{name: "sub length of max uint64", in: append(append([]byte{codecVersion, 0}, maxUvarint...), 'a'), wantErr: true},
 		{name: "text", in: []byte("hello, world"), wantErr: true},
-		{name: "minimal", in: []byte{codecJSON, 0, 0}, wantIdx: Index{}},
+		{name: "minimal", in: []byte{codecVersion, 0, 0}, wantIdx: Index{}},
 		{name: "header and rest", in: append(header("sid", "sub"), "rest"...), wantIdx: Index{"sid", "sub"}, wantRest: "rest"},
 	}
 	for _, tt := range tests {
@@ -877,9 +851,9 @@ func FuzzParseIndex(f *testing.F) {
 	f.Add(header("", ""))
 	f.Add(header(strings.Repeat("x", 200), "y"))
 	f.Add([]byte{})
-	f.Add([]byte{codecJSON})
-	f.Add([]byte{codecJSON, 0x80, 0x80})
-	f.Add(append([]byte{codecJSON}, bytes.Repeat([]byte{0xff}, 11)...))
+	f.Add([]byte{codecVersion})
+	f.Add([]byte{codecVersion, 0x80, 0x80})
+	f.Add(append([]byte{codecVersion}, bytes.Repeat([]byte{0xff}, 11)...))
 	f.Add([]byte("garbage"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		idx, rest, err := ParseIndex(in)
@@ -889,9 +863,9 @@ func FuzzParseIndex(f *testing.F) {
 			}
 			return
 		}
-		// An accepted record has a known version byte, two lengths and
-		// both strings before the rest, which is the input's tail.
-		if in[0] != codecJSON && in[0] != codecGob {
+		// An accepted record has the version byte, two lengths and both
+		// strings before the rest, which is the input's tail.
+		if in[0] != codecVersion {
 			t.Fatalf("accepted version %d", in[0])
 		}
 		if head := len(in) - len(rest); head < 3+len(idx.SID)+len(idx.Subject) {
@@ -1620,20 +1594,9 @@ func TestCountLeavesOutAuxiliaryRecords(t *testing.T) {
 	}
 }
 
-func TestCodecReadsGobRecordsAndRefusesUnknownTypes(t *testing.T) {
-	deadline := time.Now().Add(time.Hour).Round(0)
-	body, err := scs.GobCodec{}.Encode(deadline, map[string]any{SIDKey: "s", SubjectKey: "u", "n": 7})
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := append([]byte{codecGob}, header("s", "u")[1:]...)
-	old = append(old, body...)
-	d, values, err := Codec{}.Decode(old)
-	if err != nil || !d.Equal(deadline) || values["n"] != 7 || values[SubjectKey] != "u" {
-		t.Fatalf("a gob record of an earlier version: %v %v %v", d, values, err)
-	}
+func TestCodecRefusesUnknownTypes(t *testing.T) {
 	type unregistered struct{ A int }
-	if _, err := (Codec{}).Encode(deadline, map[string]any{"x": unregistered{1}}); err == nil {
+	if _, err := (Codec{}).Encode(time.Now(), map[string]any{"x": unregistered{1}}); err == nil {
 		t.Fatal("Encode of an unregistered type succeeded")
 	}
 }

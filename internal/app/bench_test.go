@@ -13,7 +13,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"fmt"
 	"io"
@@ -27,11 +26,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/gologin/gologin/internal/config"
+	"github.com/gologin/gologin/internal/pgtest"
 	"github.com/gologin/gologin/internal/testclient"
 	"github.com/gologin/gologin/sessionstore"
 )
@@ -64,44 +61,10 @@ func benchLocation(b *testing.B, kind string) string {
 		if u == "" {
 			b.Skip("TEST_POSTGRES_URL not set: start PostgreSQL (eval \"$(.ci/services)\") to benchmark the Postgres store")
 		}
-		return benchPostgresSchema(b, u)
+		return pgtest.Schema(b, u, "gologin_bench_")
 	}
 	b.Fatalf("unknown store kind %q", kind)
 	return ""
-}
-
-// benchPostgresSchema creates a schema of the benchmark's own, dropped at
-// cleanup, and returns base with a search_path that selects it.
-func benchPostgresSchema(b *testing.B, base string) string {
-	b.Helper()
-	schema := "gologin_bench_" + strings.ToLower(rand.Text())
-	admin := func(stmt string) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			return err
-		}
-		defer c.Close(ctx)
-		_, err = c.Exec(ctx, stmt)
-		return err
-	}
-	if err := admin(`CREATE SCHEMA ` + schema); err != nil {
-		b.Fatalf("create schema: %v", err)
-	}
-	b.Cleanup(func() {
-		if err := admin(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
-			b.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		b.Fatalf("TEST_POSTGRES_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // newBenchApp builds the app with the embedded development provider and

@@ -95,8 +95,8 @@ func (a *App) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	case ok:
 	case err != nil:
 		// The detail may hold the provider's response or internal
-		// addresses: it goes to the log, not to whoever asks.
-		a.log.Warn("OpenID provider unavailable", "error", err)
+		// addresses: discoverUntilReady logs it, with backoff, rather than
+		// every probe, and whoever asks does not see it.
 		res.Provider.State, res.Provider.Error = "unavailable", "discovery has not succeeded; see the log"
 	default:
 		res.Provider.State = "pending"

@@ -134,26 +134,30 @@ func (a *App) accessLog(next http.Handler) http.Handler {
 			rec.status = http.StatusOK
 		}
 		a.metrics.observeRequest(route, r.Method, rec.status, d)
+		ip, proto := a.client(r)
 		args := []any{"method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"duration", d.Round(time.Microsecond), "request_id", requestIDFrom(r.Context()), "client_ip", a.clientIP(r)}
-		if proto := a.forwarded(r, "X-Forwarded-Proto"); proto != "" {
+			"duration", d.Round(time.Microsecond), "request_id", requestIDFrom(r.Context()), "client_ip", ip}
+		if proto != "" {
 			args = append(args, "proto", proto)
 		}
 		a.log.Info("request", args...)
 	})
 }
 
-// clientIP is the address of the client: the connection's peer, or, when
-// the peer is a trusted proxy, the last address in X-Forwarded-For that is
-// not a trusted proxy.
-func (a *App) clientIP(r *http.Request) string {
+// client is who sent r: the connection's peer, or, when the peer is a
+// trusted proxy, the last address in X-Forwarded-For that is not a trusted
+// proxy, and the proxy's X-Forwarded-Proto.
+func (a *App) client(r *http.Request) (ip, proto string) {
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		return r.RemoteAddr, ""
 	}
-	ip := peer.Addr().Unmap()
-	if !a.trusted(ip) {
-		return ip.String()
+	addr := peer.Addr().Unmap()
+	if !a.trusted(addr) {
+		return addr.String(), ""
+	}
+	if proto = r.Header.Get("X-Forwarded-Proto"); len(proto) > 16 {
+		proto = ""
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
@@ -161,25 +165,12 @@ func (a *App) clientIP(r *http.Request) string {
 		if err != nil {
 			break
 		}
-		ip = hop.Unmap()
-		if !a.trusted(ip) {
+		addr = hop.Unmap()
+		if !a.trusted(addr) {
 			break
 		}
 	}
-	return ip.String()
-}
-
-// forwarded returns header h only when the peer is a trusted proxy.
-func (a *App) forwarded(r *http.Request, h string) string {
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil || !a.trusted(peer.Addr().Unmap()) {
-		return ""
-	}
-	v := r.Header.Get(h)
-	if len(v) > 16 {
-		return ""
-	}
-	return v
+	return addr.String(), proto
 }
 
 func (a *App) trusted(ip netip.Addr) bool {

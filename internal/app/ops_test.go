@@ -99,11 +99,12 @@ func TestClientIPBehindTrustedProxies(t *testing.T) {
 		r.RemoteAddr = tt.remote
 		r.Header.Set("X-Forwarded-For", tt.xff)
 		r.Header.Set("X-Forwarded-Proto", tt.proto)
-		if got := a.clientIP(r); got != tt.want {
-			t.Errorf("peer %s, X-Forwarded-For %q: client IP %s, want %s", tt.remote, tt.xff, got, tt.want)
+		ip, proto := a.client(r)
+		if ip != tt.want {
+			t.Errorf("peer %s, X-Forwarded-For %q: client IP %s, want %s", tt.remote, tt.xff, ip, tt.want)
 		}
-		if got := a.forwarded(r, "X-Forwarded-Proto"); got != tt.wantProto {
-			t.Errorf("peer %s: proto %q, want %q", tt.remote, got, tt.wantProto)
+		if proto != tt.wantProto {
+			t.Errorf("peer %s: proto %q, want %q", tt.remote, proto, tt.wantProto)
 		}
 	}
 }
