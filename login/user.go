@@ -1,7 +1,10 @@
 package login
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/gologin/gologin/sessionstore"
@@ -27,6 +30,47 @@ func (u User) Claims() map[string]any {
 	var m map[string]any
 	json.Unmarshal(u.ClaimsJSON, &m)
 	return m
+}
+
+// userFormat is the first byte of a User's binary form.
+const userFormat = 1
+
+// MarshalBinary implements encoding.BinaryMarshaler. Sessions store the
+// user in this form: it is read on every request, and decodes several
+// times faster than JSON.
+func (u User) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 1, 16+len(u.Subject)+len(u.Name)+len(u.Email)+len(u.Picture)+len(u.SID)+len(u.ClaimsJSON))
+	b[0] = userFormat
+	for _, f := range [...]string{u.Subject, u.Name, u.Email, u.Picture, u.SID, string(u.ClaimsJSON)} {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b, nil
+}
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler.
+func (u *User) UnmarshalBinary(b []byte) error {
+	if len(b) == 0 || b[0] != userFormat {
+		return errors.New("login: unknown encoding of a user")
+	}
+	b = b[1:]
+	var fields [6][]byte
+	for i := range fields {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return errors.New("login: truncated user")
+		}
+		fields[i], b = b[k:k+int(n)], b[k+int(n):]
+	}
+	if len(b) != 0 {
+		return errors.New("login: trailing bytes after a user")
+	}
+	*u = User{Subject: string(fields[0]), Name: string(fields[1]), Email: string(fields[2]),
+		Picture: string(fields[3]), SID: string(fields[4])}
+	if len(fields[5]) > 0 {
+		u.ClaimsJSON = bytes.Clone(fields[5])
+	}
+	return nil
 }
 
 // tokens are the user's tokens; they stay server-side in the session and

@@ -1,10 +1,13 @@
 package sessionstore
 
 import (
+	"bytes"
+	"encoding"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"sync"
 	"time"
@@ -15,50 +18,135 @@ import (
 // it: scs hands stores opaque bytes, and this header is the one thing they
 // need to read.
 //
-// The values are JSON, each with the name of its type so that it decodes to
-// the same Go type: strings, booleans, ints, float64s, byte slices and
+// Each value is stored with the name of its type so that it decodes to the
+// same Go type. Strings, booleans, ints, float64s, byte slices and
 // time.Time are built in; register other types with RegisterType, as one
-// would with gob.Register for scs's default codec. JSON rather than gob
-// because gob sends and compiles type descriptions anew for every record,
-// which made decoding the largest cost of a signed-in page view.
+// would with gob.Register for scs's default codec. A registered type is
+// stored in its binary form when it implements encoding.BinaryMarshaler
+// (and its pointer encoding.BinaryUnmarshaler), else as JSON. Not gob:
+// gob sends and compiles type descriptions anew for every record, and
+// decoding the session is paid on every request.
 type Codec struct{}
 
-// codecVersion, the first byte of a record, names its format.
-const codecVersion = 1
+// Record formats, the first byte of a record. Format 1 stored every value
+// as JSON; it is still read, so sessions survive an upgrade.
+const (
+	formatJSON   = 1
+	codecVersion = 2
+)
 
 var errBadRecord = errors.New("sessionstore: malformed session record")
+
+// valueType encodes and decodes the values of one registered type.
+type valueType struct {
+	name    string
+	typ     reflect.Type
+	marshal func(v any) ([]byte, error)
+	parse   func(b []byte) (any, error)
+}
 
 // types maps type names to types and back, for the built-in types and
 // those given to RegisterType.
 var types = struct {
 	sync.RWMutex
-	byName map[string]reflect.Type
-	byType map[reflect.Type]string
-}{byName: map[string]reflect.Type{}, byType: map[reflect.Type]string{}}
+	byName map[string]*valueType
+	byType map[reflect.Type]*valueType
+}{byName: map[string]*valueType{}, byType: map[reflect.Type]*valueType{}}
 
 func init() {
-	for name, v := range map[string]any{
-		"string": "", "bool": false, "int": 0, "int64": int64(0), "float64": 0.0, "bytes": []byte(nil), "time": time.Time{},
+	for _, vt := range []valueType{
+		{"string", reflect.TypeFor[string](),
+			func(v any) ([]byte, error) { return []byte(v.(string)), nil },
+			func(b []byte) (any, error) { return string(b), nil }},
+		{"bytes", reflect.TypeFor[[]byte](),
+			func(v any) ([]byte, error) { return v.([]byte), nil },
+			func(b []byte) (any, error) { return bytes.Clone(b), nil }},
+		{"bool", reflect.TypeFor[bool](),
+			func(v any) ([]byte, error) {
+				if v.(bool) {
+					return []byte{1}, nil
+				}
+				return []byte{0}, nil
+			},
+			func(b []byte) (any, error) {
+				if len(b) != 1 || b[0] > 1 {
+					return nil, errBadRecord
+				}
+				return b[0] == 1, nil
+			}},
+		{"int", reflect.TypeFor[int](),
+			func(v any) ([]byte, error) { return binary.AppendVarint(nil, int64(v.(int))), nil },
+			func(b []byte) (any, error) {
+				n, err := parseVarint(b)
+				return int(n), err
+			}},
+		{"int64", reflect.TypeFor[int64](),
+			func(v any) ([]byte, error) { return binary.AppendVarint(nil, v.(int64)), nil },
+			func(b []byte) (any, error) { return parseVarint(b) }},
+		{"float64", reflect.TypeFor[float64](),
+			func(v any) ([]byte, error) {
+				return binary.LittleEndian.AppendUint64(nil, math.Float64bits(v.(float64))), nil
+			},
+			func(b []byte) (any, error) {
+				if len(b) != 8 {
+					return nil, errBadRecord
+				}
+				return math.Float64frombits(binary.LittleEndian.Uint64(b)), nil
+			}},
 	} {
-		RegisterType(name, v)
+		register(vt)
 	}
+	RegisterType("time", time.Time{})
+}
+
+func parseVarint(b []byte) (int64, error) {
+	n, k := binary.Varint(b)
+	if k != len(b) || k == 0 {
+		return 0, errBadRecord
+	}
+	return n, nil
+}
+
+func register(vt valueType) {
+	types.Lock()
+	defer types.Unlock()
+	types.byName[vt.name] = &vt
+	types.byType[vt.typ] = &vt
 }
 
 // RegisterType lets Codec store values of value's type in sessions under
 // name, which must stay the same for as long as records may hold it.
 func RegisterType(name string, value any) {
 	t := reflect.TypeOf(value)
-	types.Lock()
-	defer types.Unlock()
-	types.byName[name] = t
-	types.byType[t] = name
+	vt := valueType{name: name, typ: t,
+		marshal: json.Marshal,
+		parse:   func(b []byte) (any, error) { return parseJSON(t, b) },
+	}
+	if t.Implements(reflect.TypeFor[encoding.BinaryMarshaler]()) &&
+		reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.BinaryUnmarshaler]()) {
+		vt.marshal = func(v any) ([]byte, error) { return v.(encoding.BinaryMarshaler).MarshalBinary() }
+		vt.parse = func(b []byte) (any, error) {
+			p := reflect.New(t)
+			if err := p.Interface().(encoding.BinaryUnmarshaler).UnmarshalBinary(b); err != nil {
+				return nil, err
+			}
+			return p.Elem().Interface(), nil
+		}
+	}
+	register(vt)
+}
+
+func parseJSON(t reflect.Type, b []byte) (any, error) {
+	p := reflect.New(t)
+	if err := json.Unmarshal(b, p.Interface()); err != nil {
+		return nil, err
+	}
+	return p.Elem().Interface(), nil
 }
 
 // Encode implements scs.Codec. After the header come the deadline (Unix
 // nanoseconds, a varint) and, for each value, its key, its type's name and
-// its JSON, each preceded by its length (a uvarint). The framing is ours
-// so that decoding parses each value's JSON once, and no enclosing
-// document.
+// its encoding, each preceded by its length (a uvarint).
 func (Codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
 	sid, _ := values[SIDKey].(string)
 	sub, _ := values[SubjectKey].(string)
@@ -70,22 +158,22 @@ func (Codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
 	types.RLock()
 	defer types.RUnlock()
 	for k, v := range values {
-		name, ok := types.byType[reflect.TypeOf(v)]
+		vt, ok := types.byType[reflect.TypeOf(v)]
 		if !ok {
 			return nil, fmt.Errorf("sessionstore: type %T of session value %q is not registered", v, k)
 		}
-		raw, err := json.Marshal(v)
+		raw, err := vt.marshal(v)
 		if err != nil {
 			return nil, fmt.Errorf("sessionstore: session value %q: %w", k, err)
 		}
 		b = appendString(b, k)
-		b = appendString(b, name)
-		b = appendString(b, string(raw))
+		b = appendString(b, vt.name)
+		b = appendString(b, raw)
 	}
 	return b, nil
 }
 
-func appendString(b []byte, s string) []byte {
+func appendString[S string | []byte](b []byte, s S) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }
@@ -101,7 +189,7 @@ func readBytes(b []byte) ([]byte, []byte, bool) {
 
 // Decode implements scs.Codec.
 func (Codec) Decode(b []byte) (time.Time, map[string]any, error) {
-	_, body, err := ParseIndex(b)
+	_, _, body, err := splitHeader(b)
 	if err != nil {
 		return time.Time{}, nil, err
 	}
@@ -121,15 +209,20 @@ func (Codec) Decode(b []byte) (time.Time, map[string]any, error) {
 			return time.Time{}, nil, errBadRecord
 		}
 		body = rest
-		t, ok := types.byName[string(name)]
+		vt, ok := types.byName[string(name)]
 		if !ok {
 			return time.Time{}, nil, fmt.Errorf("sessionstore: session value %q has unregistered type %q", key, name)
 		}
-		p := reflect.New(t)
-		if err := json.Unmarshal(raw, p.Interface()); err != nil {
+		var v any
+		if b[0] == formatJSON {
+			v, err = parseJSON(vt.typ, raw)
+		} else {
+			v, err = vt.parse(raw)
+		}
+		if err != nil {
 			return time.Time{}, nil, fmt.Errorf("sessionstore: session value %q: %w", key, err)
 		}
-		values[string(key)] = p.Elem().Interface()
+		values[string(key)] = v
 	}
 	return time.Unix(0, ns), values, nil
 }
@@ -143,17 +236,21 @@ type Index struct {
 // ParseIndex reads the header Codec wrote and returns it with the rest of
 // the record.
 func ParseIndex(b []byte) (Index, []byte, error) {
-	if len(b) == 0 || b[0] != codecVersion {
-		return Index{}, nil, errBadRecord
+	sid, sub, rest, err := splitHeader(b)
+	if err != nil {
+		return Index{}, nil, err
 	}
-	b = b[1:]
-	var idx Index
-	for _, dst := range []*string{&idx.SID, &idx.Subject} {
-		field, rest, ok := readBytes(b)
-		if !ok {
-			return Index{}, nil, errBadRecord
-		}
-		*dst, b = string(field), rest
+	return Index{SID: string(sid), Subject: string(sub)}, rest, nil
+}
+
+func splitHeader(b []byte) (sid, sub, rest []byte, err error) {
+	if len(b) == 0 || (b[0] != codecVersion && b[0] != formatJSON) {
+		return nil, nil, nil, errBadRecord
 	}
-	return idx, b, nil
+	sid, rest, ok1 := readBytes(b[1:])
+	sub, rest, ok2 := readBytes(rest)
+	if !ok1 || !ok2 {
+		return nil, nil, nil, errBadRecord
+	}
+	return sid, sub, rest, nil
 }
