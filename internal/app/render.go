@@ -40,6 +40,11 @@ type pageData struct {
 	Data      any
 }
 
+var pageHeaders = []header{
+	{"Content-Type", []string{"text/html; charset=utf-8"}},
+	{"Cache-Control", []string{"no-store"}},
+}
+
 // render writes a page. Pages show the user's data, so no cache keeps them.
 func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	pd := pageData{CSRFField: login.CSRFField, DevIdP: a.cfg.Provider == config.Dev, Data: data}
@@ -55,8 +60,7 @@ func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name st
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	setHeaders(w.Header(), pageHeaders)
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }
