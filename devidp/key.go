@@ -12,30 +12,37 @@ import (
 	"path/filepath"
 )
 
+// LoadKey reads the RSA signing key stored at path by LoadOrCreateKey. The
+// error wraps fs.ErrNotExist when there is no file.
+func LoadKey(path string) (*rsa.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("devidp: %w", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, fmt.Errorf("devidp: %s holds no PEM key", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("devidp: %s: %w", path, err)
+	}
+	rk, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("devidp: %s does not hold an RSA key", path)
+	}
+	return rk, nil
+}
+
 // LoadOrCreateKey reads the RSA signing key stored at path, or creates and
 // stores a new 2048-bit key there. Keeping the key across restarts keeps
 // earlier ID tokens verifiable and makes starts fast.
 func LoadOrCreateKey(path string) (*rsa.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		blk, _ := pem.Decode(b)
-		if blk == nil {
-			return nil, fmt.Errorf("devidp: %s holds no PEM key", path)
-		}
-		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("devidp: %s: %w", path, err)
-		}
-		rk, ok := k.(*rsa.PrivateKey)
-		if !ok {
-			return nil, fmt.Errorf("devidp: %s does not hold an RSA key", path)
-		}
-		return rk, nil
-	}
+	k, err := LoadKey(path)
 	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("devidp: %w", err)
+		return k, err
 	}
-	k, err := GenerateKey()
+	k, err = GenerateKey()
 	if err != nil {
 		return nil, err
 	}

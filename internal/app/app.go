@@ -6,8 +6,9 @@ package app
 import (
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -32,7 +33,7 @@ type App struct {
 	store    sessionstore.Store
 	sessions *scs.SessionManager
 	auth     *login.Auth
-	devidp   *devidp.Provider
+	devidp   *pendingProvider // nil unless the development provider runs
 	metrics  *metrics
 	mux      *http.ServeMux // routes outside the session
 	pages    *http.ServeMux // routes inside the session
@@ -131,16 +132,11 @@ const devAccessTokenLifetime = 5 * time.Minute
 // startDevProvider creates the embedded development provider under
 // /devidp and points lc at it.
 func (a *App) startDevProvider(lc *login.Config) error {
-	key, err := devKey(a.cfg.SessionStore)
-	if err != nil {
-		return err
-	}
 	lc.Issuer = a.cfg.BaseURL + "/devidp"
 	lc.ClientID = "webapp"
 	lc.ClientSecret = rand.Text()
-	a.devidp, err = devidp.New(devidp.Config{
+	cfg := devidp.Config{
 		Issuer: lc.Issuer,
-		Key:    key,
 		Clients: []devidp.Client{{
 			ID:                     lc.ClientID,
 			Secret:                 lc.ClientSecret,
@@ -153,13 +149,41 @@ func (a *App) startDevProvider(lc *login.Config) error {
 		// The app is in this process too: post back-channel logouts to it
 		// directly.
 		HTTPClient: &http.Client{Transport: handlerTransport{a}, Timeout: a.cfg.ProviderTimeout},
-	})
-	if err != nil {
-		return err
 	}
+	p := &pendingProvider{ready: make(chan struct{})}
+	keyFile, persisted := devKeyFile(a.cfg.SessionStore)
+	if persisted {
+		key, err := devidp.LoadKey(keyFile)
+		switch {
+		case err == nil:
+			cfg.Key = key
+			if err := p.start(cfg, nil); err != nil {
+				return err
+			}
+		case !errors.Is(err, fs.ErrNotExist):
+			return err
+		}
+	}
+	if cfg.Key == nil {
+		// A new 2048-bit RSA key takes 50-300 ms: the app answers (and
+		// /healthz says it is up) meanwhile, and the provider's pages
+		// wait for the key.
+		go func() {
+			var err error
+			if persisted {
+				cfg.Key, err = devidp.LoadOrCreateKey(keyFile)
+			} else {
+				cfg.Key, err = devidp.GenerateKey()
+			}
+			if err := p.start(cfg, err); err != nil {
+				a.log.Error("the development provider cannot start: sign-ins will fail", "error", err)
+			}
+		}()
+	}
+	a.devidp = p
 	// The provider runs in this process, so the app calls it directly rather
 	// than over the network: that works whatever address APP_BASE_URL names.
-	lc.HTTPClient = &http.Client{Transport: a.metrics.instrumentProvider(handlerTransport{a.devidp}), Timeout: a.cfg.ProviderTimeout}
+	lc.HTTPClient = &http.Client{Transport: a.metrics.instrumentProvider(handlerTransport{p}), Timeout: a.cfg.ProviderTimeout}
 	a.log.Warn("no OpenID provider configured: using the embedded development provider; set AUTH0_DOMAIN or OIDC_ISSUER for real users",
 		"issuer", lc.Issuer)
 	if host, _, _ := net.SplitHostPort(a.cfg.ListenAddr); !config.IsLoopback(host) {
@@ -170,15 +194,48 @@ func (a *App) startDevProvider(lc *login.Config) error {
 	return nil
 }
 
-// devKey is the development provider's signing key: kept beside the SQLite
-// file so restarts are fast and earlier tokens stay verifiable, or new each
-// start with the memory store.
-func devKey(store string) (*rsa.PrivateKey, error) {
-	path, ok := strings.CutPrefix(store, "sqlite:")
+// devKeyFile is where the development provider's signing key is kept:
+// beside the SQLite file, so restarts are fast and earlier tokens stay
+// verifiable. With other stores the key is new each start.
+func devKeyFile(store string) (path string, persisted bool) {
+	db, ok := strings.CutPrefix(store, "sqlite:")
 	if !ok {
-		return devidp.GenerateKey()
+		return "", false
 	}
-	return devidp.LoadOrCreateKey(filepath.Join(filepath.Dir(path), "devidp-key.pem"))
+	return filepath.Join(filepath.Dir(db), "devidp-key.pem"), true
+}
+
+// pendingProvider is the development provider once it has a key; until
+// then its requests wait.
+type pendingProvider struct {
+	ready chan struct{}
+	p     *devidp.Provider
+	err   error
+}
+
+// start creates the provider with cfg, unless the key could not be had
+// (keyErr), and lets the waiting requests through.
+func (p *pendingProvider) start(cfg devidp.Config, keyErr error) error {
+	p.err = keyErr
+	if p.err == nil {
+		p.p, p.err = devidp.New(cfg)
+	}
+	close(p.ready)
+	return p.err
+}
+
+func (p *pendingProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-p.ready:
+	case <-r.Context().Done():
+		http.Error(w, "development provider not ready", http.StatusServiceUnavailable)
+		return
+	}
+	if p.err != nil {
+		http.Error(w, "development provider unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	p.p.ServeHTTP(w, r)
 }
 
 // handlerTransport is an http.RoundTripper that answers with an in-process

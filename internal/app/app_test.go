@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -240,5 +241,42 @@ func TestHealthAndReadiness(t *testing.T) {
 	p := b.Get(base + "/readyz")
 	if p.Status != http.StatusOK || !strings.Contains(p.Body, `"store":{"kind":"sqlite","state":"ok"}`) {
 		t.Errorf("/readyz: %d %s", p.Status, p.Body)
+	}
+}
+
+// TestDevProviderKeyOnFirstStart: on a first start the development
+// provider's key is generated while the app already answers; sign-in
+// waits for it, the key is kept beside the database, and a damaged key
+// file stops startup with an error naming it.
+func TestDevProviderKeyOnFirstStart(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"SESSION_STORE": "sqlite:" + filepath.Join(dir, "sessions.db")}
+	base, _ := startApp(t, env)
+	b := testclient.New(t)
+	if p := b.Get(base + "/healthz"); p.Status != http.StatusOK {
+		t.Fatalf("/healthz on a first start: %d", p.Status)
+	}
+	if p := signInDev(t, b, base, "/login", "Ada", "ada@example.com"); !strings.Contains(p.Body, "Welcome Ada!") {
+		t.Fatalf("sign-in on a first start: got %d:\n%s", p.Status, p.Body)
+	}
+	keyFile := filepath.Join(dir, "devidp-key.pem")
+	if _, err := os.Stat(keyFile); err != nil {
+		t.Fatalf("the key was not kept: %v", err)
+	}
+
+	if err := os.WriteFile(keyFile, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(func(k string) string {
+		return map[string]string{"APP_BASE_URL": "http://127.0.0.1:1", "SESSION_STORE": env["SESSION_STORE"]}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := New(cfg, testLogger(t)); err == nil || !strings.Contains(err.Error(), keyFile) {
+		if a != nil {
+			a.Close()
+		}
+		t.Fatalf("New with a damaged key file: err = %v, want one naming %s", err, keyFile)
 	}
 }
