@@ -3,10 +3,12 @@
 // It signs in -users users through the provider's sign-in form (the
 // embedded development provider's page or cmd/devidp's: GET APP/login,
 // POST the form with a distinct name and email per user, follow the
-// redirects back to APP/), then requests the signed-in page APP/ with each
-// user's cookies for -duration or -requests, whichever ends first. Each
-// phase reports its rate, failures and latency percentiles. With -users 0
-// only the page phase runs, without cookies.
+// redirects to the app's callback, whose redirect ends the sign-in), then
+// checks, outside the measured phase, that each user's APP/ page welcomes
+// them. Then it requests the signed-in page APP/ with each user's session
+// cookie for -duration or -requests, whichever ends first. Each phase
+// reports its rate, failures and latency percentiles. With -users 0 only
+// the page phase runs, without cookies.
 //
 //	loadtest -app http://127.0.0.1:3000 -users 200 -concurrency 32 -duration 10s
 //
@@ -141,7 +143,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	tr := newTransport(o.concurrency)
 	defer tr.CloseIdleConnections()
 	var res report
-	var clients []*http.Client
+	cookies := []string{""} // each user's Cookie header; none without users
 	cpu, err := newCPUMeter(o.pids)
 	if err != nil {
 		return err
@@ -149,19 +151,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if o.users > 0 {
 		var login result
 		cpu.start()
-		clients, login = loginPhase(ctx, tr, app, o)
+		clients, login := loginPhase(ctx, tr, app, o)
 		cpu.stop(&login)
+		cookies = checkSignedIn(ctx, clients, app, o, &login)
 		res.Login = &login
-		if len(clients) == 0 {
+		if len(cookies) == 0 {
 			res.print(stdout, o.json)
 			return errors.New("no user signed in: nothing to view pages with")
 		}
-	} else {
-		clients = []*http.Client{{Transport: tr, Timeout: o.timeout}}
 	}
 	if o.duration > 0 || o.requests > 0 {
 		cpu.start()
-		pages := pagePhase(ctx, clients, app, o)
+		pages := pagePhase(ctx, &http.Client{Transport: tr, Timeout: o.timeout, CheckRedirect: noRedirects}, cookies, app, o)
 		cpu.stop(&pages)
 		res.Pages = &pages
 	}
@@ -238,10 +239,57 @@ func newTransport(concurrency int) *http.Transport {
 	return tr
 }
 
-// newBrowser is a client with a cookie jar of its own: one user.
+// newBrowser is a client with a cookie jar of its own: one user. It
+// follows redirects until the app's callback answers: a sign-in is
+// complete when the callback has stored the session and redirects to the
+// page the user started from.
 func newBrowser(tr http.RoundTripper, timeout time.Duration) *http.Client {
 	jar, _ := cookiejar.New(nil)
-	return &http.Client{Transport: tr, Jar: jar, Timeout: timeout}
+	return &http.Client{Transport: tr, Jar: jar, Timeout: timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if via[len(via)-1].URL.Path == "/callback" {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		}}
+}
+
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// checkSignedIn requests app/ as each client, outside the measured login
+// phase, and returns the Cookie header of each client the page welcomes;
+// the others count as failed logins in r.
+func checkSignedIn(ctx context.Context, clients []*http.Client, app string, o options, r *result) []string {
+	var (
+		next    atomic.Int64
+		mu      sync.Mutex
+		cookies []string
+	)
+	appURL, _ := url.Parse(app + "/")
+	var wg sync.WaitGroup
+	for range o.concurrency {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(clients) && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+				status, _, body, err := get(ctx, clients[i], app+"/")
+				if err == nil && (status != http.StatusOK || !signedIn(body)) {
+					err = errors.New("after sign-in: the page does not welcome a signed-in user")
+				}
+				var header []string
+				for _, c := range clients[i].Jar.Cookies(appURL) {
+					header = append(header, c.String())
+				}
+				mu.Lock()
+				if err != nil {
+					r.fail(err)
+				} else {
+					cookies = append(cookies, strings.Join(header, "; "))
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return cookies
 }
 
 // loginPhase signs in o.users users with o.concurrency workers and returns
@@ -306,16 +354,17 @@ func signIn(ctx context.Context, c *http.Client, app string, i int) error {
 	form.Set("signin", "1")
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, action, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	status, page, body, err = do(c, req)
+	resp, err := c.Do(req)
+	if err != nil {
+		return cleanErr(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
 	switch {
-	case err != nil:
-		return err
-	case status != http.StatusOK:
-		return fmt.Errorf("after sign-in: status %d at %s", status, page.Path)
-	case !strings.HasPrefix(page.String(), app+"/"):
-		return fmt.Errorf("after sign-in: landed outside the app, at %s", page.Redacted())
-	case !signedIn(body):
-		return errors.New("after sign-in: the page does not welcome a signed-in user")
+	case resp.Request.URL.Path != "/callback" || !strings.HasPrefix(resp.Request.URL.String(), app+"/"):
+		return fmt.Errorf("after sign-in: status %d at %s, not at the app's callback", resp.StatusCode, resp.Request.URL.Redacted())
+	case resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound:
+		return fmt.Errorf("callback: status %d", resp.StatusCode)
 	}
 	return nil
 }
@@ -385,9 +434,12 @@ func cleanErr(err error) error {
 	return err
 }
 
-// pagePhase requests app/ with o.concurrency workers, worker after worker
-// taking the next user's client, until o.duration or o.requests is reached.
-func pagePhase(ctx context.Context, clients []*http.Client, app string, o options) result {
+// pagePhase requests app/ with o.concurrency workers, request after request
+// sending the next user's cookies, until o.duration or o.requests is
+// reached. The Cookie header is set directly, as load tools do, rather
+// than through a cookie jar, whose work would compete with the server's
+// on the same machine.
+func pagePhase(ctx context.Context, c *http.Client, cookies []string, app string, o options) result {
 	if o.duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.duration)
@@ -410,8 +462,15 @@ func pagePhase(ctx context.Context, clients []*http.Client, app string, o option
 				if o.requests > 0 && i >= o.requests {
 					return
 				}
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, app+"/", nil)
+				if err != nil {
+					return
+				}
+				if cookie := cookies[i%len(cookies)]; cookie != "" {
+					req.Header.Set("Cookie", cookie)
+				}
 				t0 := time.Now()
-				status, _, body, err := get(ctx, clients[i%len(clients)], app+"/")
+				status, _, body, err := do(c, req)
 				d := time.Since(t0)
 				if err != nil && ctx.Err() != nil {
 					return // cut short by the end of the phase: not a failure
@@ -483,6 +542,15 @@ func summarize(phase string, elapsed time.Duration, perWorker [][]time.Duration,
 		r.Max = ms(all[len(all)-1])
 	}
 	return r
+}
+
+// fail counts err as a failed attempt.
+func (r *result) fail(err error) {
+	if r.Errors == nil {
+		r.Errors = map[string]int{}
+	}
+	r.Errors[err.Error()]++
+	r.Failures++
 }
 
 // percentile is the nearest-rank percentile of sorted durations, in ms.

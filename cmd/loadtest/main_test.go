@@ -158,3 +158,34 @@ func TestFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestLostSessionsAreFailedLogins: a sign-in whose callback redirects but
+// leaves the user a guest is a failure, not a login.
+func TestLostSessionsAreFailedLogins(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `<form method="post" action="/signin"><input name="email" value=""></form>`)
+	})
+	mux.HandleFunc("POST /signin", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/callback?code=x", http.StatusFound)
+	})
+	mux.HandleFunc("GET /callback", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/", http.StatusSeeOther) // and no session cookie
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "Welcome Guest") })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-app", srv.URL, "-users", "3", "-concurrency", "2", "-duration", "0", "-requests", "0", "-json"}, &out)
+	if err == nil {
+		t.Fatalf("run succeeded with no session kept:\n%s", out.String())
+	}
+	var r report
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	}
+	if r.Login == nil || r.Login.Count != 3 || r.Login.Failures != 3 {
+		t.Fatalf("login phase = %+v, want 3 attempts, all failed", r.Login)
+	}
+}
