@@ -83,9 +83,9 @@ var ErrUnknownStore = errors.New("unknown session store")
 
 // Open opens the store a location names: "memory", "sqlite:PATH", a
 // redis:// or rediss:// URL (see [OpenRedis]) or a postgres:// or
-// postgresql:// URL (see [OpenPostgres]). Every call to the returned store
-// is bounded by timeout, and failed calls are reported to onError, as with
-// [WithTimeout]. Opening a shared store connects to it, so a server
+// postgresql:// URL (see [OpenPostgres]). Every call to a store other than
+// memory is bounded by timeout, and failed calls are reported to onError,
+// as with [WithTimeout]. Opening a shared store connects to it, so a server
 // that is down fails Open: Redis must answer within DefaultTimeout, and
 // PostgreSQL must connect and migrate within DefaultTimeout or timeout,
 // whichever is longer.
@@ -96,7 +96,9 @@ func Open(location string, timeout time.Duration, onError ...func(op string, err
 	)
 	switch {
 	case location == "memory":
-		s = NewMemory()
+		// No I/O, and no failure to report: a deadline per call would only
+		// cost time on every request.
+		return NewMemory(), nil
 	case strings.HasPrefix(location, "sqlite:") && len(location) > len("sqlite:"):
 		s, err = OpenSQLite(strings.TrimPrefix(location, "sqlite:"))
 	case strings.HasPrefix(location, "redis://"), strings.HasPrefix(location, "rediss://"):

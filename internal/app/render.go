@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"sync"
 
 	"github.com/gologin/gologin/internal/config"
 	"github.com/gologin/gologin/login"
@@ -45,6 +46,10 @@ var pageHeaders = []header{
 	{"Cache-Control", []string{"no-store"}},
 }
 
+// renderBuffers hold pages while they render, so that a template error
+// can still become an error page; reused, they have grown to page size.
+var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // render writes a page. Pages show the user's data, so no cache keeps them.
 func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	pd := pageData{CSRFField: login.CSRFField, DevIdP: a.cfg.Provider == config.Dev, Data: data}
@@ -54,8 +59,15 @@ func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name st
 	if pd.SignedIn {
 		pd.CSRFToken = a.auth.CSRFToken(r)
 	}
-	var buf bytes.Buffer
-	if err := pages[name].ExecuteTemplate(&buf, "layout", pd); err != nil {
+	buf := renderBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		// A page with huge claims would otherwise pin its buffer.
+		if buf.Cap() <= 64<<10 {
+			buf.Reset()
+			renderBuffers.Put(buf)
+		}
+	}()
+	if err := pages[name].ExecuteTemplate(buf, "layout", pd); err != nil {
 		a.log.Error("rendering page failed", "page", name, "error", err, "request_id", requestIDFrom(r.Context()))
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		return
