@@ -20,9 +20,10 @@ import (
 // with made-up kids cannot make us hammer the provider, while a real key
 // rotation is picked up at the next login.
 type keySet struct {
-	url    string
-	client *http.Client
-	algs   []jose.SignatureAlgorithm
+	url     string
+	client  *http.Client
+	timeout time.Duration // of each fetch
+	algs    []jose.SignatureAlgorithm
 
 	mu      sync.Mutex
 	keys    []jose.JSONWebKey
@@ -38,8 +39,8 @@ var errKeysUnavailable = errors.New("provider's signing keys unavailable")
 // must be told apart from a bad token.
 type fetchErrKey struct{}
 
-func newKeySet(url string, client *http.Client, algs []string) *keySet {
-	ks := &keySet{url: url, client: client, limiter: rate.NewLimiter(rate.Every(10*time.Second), 3)}
+func newKeySet(url string, client *http.Client, timeout time.Duration, algs []string) *keySet {
+	ks := &keySet{url: url, client: client, timeout: timeout, limiter: rate.NewLimiter(rate.Every(10*time.Second), 3)}
 	for _, a := range algs {
 		ks.algs = append(ks.algs, jose.SignatureAlgorithm(a))
 	}
@@ -105,6 +106,8 @@ func (ks *keySet) find(kid string) (jose.JSONWebKey, bool) {
 // fetch replaces the cached keys with the provider's JWKS; ks.mu is held, so
 // concurrent logins wait for one fetch instead of each making their own.
 func (ks *keySet) fetch(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, ks.timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ks.url, nil)
 	if err != nil {
 		return err

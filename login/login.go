@@ -80,7 +80,9 @@ type Config struct {
 	// means never. The absolute limit is Sessions.Lifetime.
 	IdleTimeout time.Duration
 
-	// HTTPClient calls the provider. Default: a client with Timeout.
+	// HTTPClient calls the provider. Default: http.DefaultClient's
+	// settings; each call is bounded by Timeout through its context, so
+	// the client needs no Timeout of its own.
 	HTTPClient *http.Client
 	// Timeout bounds each call to the provider. Default: 10s.
 	Timeout time.Duration
@@ -189,7 +191,7 @@ func New(cfg Config) (*Auth, error) {
 		cfg.ClockSkew = time.Minute
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: cfg.Timeout}
+		cfg.HTTPClient = &http.Client{}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

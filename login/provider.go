@@ -109,7 +109,7 @@ func (a *Auth) discover(ctx context.Context) (*discovered, error) {
 	if meta.JWKS == "" || len(algs) == 0 {
 		return nil, errors.New("discovery document lacks jwks_uri or a supported ID token signing algorithm")
 	}
-	keys := newKeySet(meta.JWKS, a.cfg.HTTPClient, algs)
+	keys := newKeySet(meta.JWKS, a.cfg.HTTPClient, a.cfg.Timeout, algs)
 	return &discovered{
 		provider: p,
 		verifier: oidc.NewVerifier(a.cfg.Issuer, keys, &oidc.Config{

@@ -160,7 +160,9 @@ func (a *Auth) refresh(ctx context.Context, sessionToken string) (tokens, error)
 		return tokens{}, &Error{Status: http.StatusServiceUnavailable, Title: "Provider unavailable",
 			Message: "We cannot reach the sign-in provider right now. Please try again in a moment.", Err: err}
 	}
-	nt, err := d.oauth.TokenSource(a.clientContext(ctx), &oauth2.Token{RefreshToken: rec.tokens.RefreshToken}).Token()
+	tctx, cancelCall := context.WithTimeout(a.clientContext(ctx), a.cfg.Timeout)
+	defer cancelCall()
+	nt, err := d.oauth.TokenSource(tctx, &oauth2.Token{RefreshToken: rec.tokens.RefreshToken}).Token()
 	if err != nil {
 		var re *oauth2.RetrieveError
 		// Only invalid_grant means the refresh token is dead (RFC 6749 5.2);

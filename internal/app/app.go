@@ -87,7 +87,9 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		Logger:                log,
 		ErrorHandler:          a.renderError,
 		OnEvent:               m.onEvent,
-		HTTPClient:            &http.Client{Timeout: cfg.ProviderTimeout, Transport: m.instrumentProvider(providerTransport())},
+		// No client Timeout: the login package bounds each call by
+		// Timeout through its context, which costs no goroutine per call.
+		HTTPClient: &http.Client{Transport: m.instrumentProvider(providerTransport())},
 	}
 	if cfg.Provider == config.Auth0 {
 		lc.Logout = login.Auth0Logout
@@ -183,7 +185,7 @@ func (a *App) startDevProvider(lc *login.Config) error {
 	a.devidp = p
 	// The provider runs in this process, so the app calls it directly rather
 	// than over the network: that works whatever address APP_BASE_URL names.
-	lc.HTTPClient = &http.Client{Transport: a.metrics.instrumentProvider(handlerTransport{p}), Timeout: a.cfg.ProviderTimeout}
+	lc.HTTPClient = &http.Client{Transport: a.metrics.instrumentProvider(handlerTransport{p})}
 	a.log.Warn("no OpenID provider configured: using the embedded development provider; set AUTH0_DOMAIN or OIDC_ISSUER for real users",
 		"issuer", lc.Issuer)
 	if host, _, _ := net.SplitHostPort(a.cfg.ListenAddr); !config.IsLoopback(host) {
