@@ -82,7 +82,9 @@ start_devidp() {
 }
 OIDC=(OIDC_ISSUER=$IDP OIDC_CLIENT_ID=app OIDC_CLIENT_SECRET=app-secret)
 # start_pair PROVIDER: the app with the memory store and the embedded
-# provider, or with cmd/devidp as another process; sets PIDS.
+# provider, or with cmd/devidp as another process; sets PIDS. It returns
+# once the app has discovered the provider (with the memory store, the
+# embedded provider makes its key after the app starts answering).
 start_pair() {
 	if [ "$1" = devidp ]; then
 		start_devidp
@@ -92,6 +94,12 @@ start_pair() {
 		start_webapp SESSION_STORE=memory
 		PIDS=$PID
 	fi
+	for _ in $(seq 2000); do
+		[ "$(curl -s "$APP/readyz" | jq -r .provider.state)" = ok ] && return
+		sleep 0.005
+	done
+	echo "provider not discovered" >&2
+	exit 1
 }
 stop_pair() {
 	stop $PID
@@ -146,7 +154,8 @@ if part pages; then
 fi
 
 # 3. CPU per complete login (GET /login, the provider's form, /callback
-# with the code exchange, GET /) with the memory store: cmd/devidp as
+# with the code exchange, ID token check and session write; loadtest
+# checks the landing page afterwards, unmeasured) with the memory store: cmd/devidp as
 # another process, then the embedded provider. -pids makes loadtest read
 # each process's utime+stime from /proc/PID/stat before and after.
 login_cpu() { # provider run
