@@ -35,7 +35,6 @@ var pages = func() map[string]*template.Template {
 type pageData struct {
 	User      login.User
 	SignedIn  bool
-	CSRFField string
 	CSRFToken string
 	DevIdP    bool
 	Data      any
@@ -52,7 +51,7 @@ var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // render writes a page. Pages show the user's data, so no cache keeps them.
 func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
-	pd := pageData{CSRFField: login.CSRFField, DevIdP: a.cfg.Provider == config.Dev, Data: data}
+	pd := pageData{DevIdP: a.cfg.Provider == config.Dev, Data: data}
 	if r.Context().Value(noSessionKey) == nil {
 		pd.User, pd.SignedIn = a.auth.User(r)
 	}

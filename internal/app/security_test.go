@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gologin/gologin/internal/testclient"
+	"github.com/gologin/gologin/login"
 )
 
 func TestSecurityHeadersOnEveryPage(t *testing.T) {
@@ -262,5 +263,20 @@ func TestPanicBecomesErrorPage(t *testing.T) {
 	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "Something went wrong") ||
 		strings.Contains(rec.Body.String(), "goroutine") {
 		t.Fatalf("a panicking handler: got %d:\n%s", rec.Code, rec.Body.String())
+	}
+}
+
+// TestFormsCarryTheCSRFField: the templates write the CSRF field's name
+// literally (it is the same on every page); it must be the one the login
+// package checks.
+func TestFormsCarryTheCSRFField(t *testing.T) {
+	for _, name := range []string{"layout", "profile"} {
+		b, err := templateFS.ReadFile("templates/" + name + ".html")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `<input type="hidden" name="` + login.CSRFField + `" value="{{.CSRFToken}}">`; !strings.Contains(string(b), want) {
+			t.Errorf("templates/%s.html has no %s", name, want)
+		}
 	}
 }
