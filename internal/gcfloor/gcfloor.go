@@ -1,0 +1,88 @@
+// Package gcfloor keeps the garbage collector's heap goal at or above a
+// floor while the live heap is small.
+//
+// Go starts a collection when the heap reaches (1 + GOGC/100) times the
+// live heap, and at least 4 MB. A server whose live heap is a few
+// megabytes but which allocates tens of megabytes a second, as a web app
+// under load does, then collects dozens of times a second. Holding the goal
+// at a floor of a few tens of megabytes cuts that to a few collections a
+// second; once the live heap is large enough for GOGC's own goal to pass
+// the floor, GOGC applies unchanged.
+//
+// The runtime has no setting for a floor (GOMEMLIMIT bounds the heap from
+// above), so after each collection the floor is turned into the GOGC
+// percentage of the next one.
+package gcfloor
+
+import (
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync/atomic"
+)
+
+// Keep sets, after every collection, the GOGC percentage that makes the
+// next heap goal at least floor bytes, and never less than gogc. It
+// returns a function that stops the adjustments and restores the
+// percentage in force before.
+func Keep(floor uint64, gogc int) (stop func()) {
+	prev := debug.SetGCPercent(gogc)
+	var stopped atomic.Bool
+	t := &tuner{floor: floor, gogc: gogc, stopped: &stopped}
+	t.arm()
+	return func() {
+		stopped.Store(true)
+		debug.SetGCPercent(prev)
+	}
+}
+
+type tuner struct {
+	floor   uint64
+	gogc    int
+	stopped *atomic.Bool
+}
+
+// sentinel is an object only the collector can end: its cleanup runs after
+// each collection, and arms the next one.
+type sentinel struct{ _ [16]byte }
+
+func (t *tuner) arm() {
+	runtime.AddCleanup(new(sentinel), func(t *tuner) {
+		if t.stopped.Load() {
+			return
+		}
+		debug.SetGCPercent(t.percent(readHeap()))
+		t.arm()
+	}, t)
+}
+
+// heap is what the last collection found: the heap it marked live, and
+// the goroutine stacks and globals it scanned, which GOGC also scales.
+type heap struct{ live, stacks, globals uint64 }
+
+// minimumGoal is the runtime's smallest heap goal at GOGC=100; it scales
+// with GOGC.
+const minimumGoal = 4 << 20
+
+// percent is the GOGC that puts the next heap goal at the floor, which is
+// live + (live + stacks + globals) × GOGC/100, and at least minimumGoal ×
+// GOGC/100.
+func (t *tuner) percent(h heap) int {
+	if h.live == 0 || h.live >= t.floor {
+		return t.gogc
+	}
+	p := min((t.floor-h.live)*100/(h.live+h.stacks+h.globals), t.floor*100/minimumGoal)
+	return max(t.gogc, int(p))
+}
+
+func readHeap() heap {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
+	metrics.Read(s)
+	v := make([]uint64, len(s))
+	for i := range s {
+		if s[i].Value.Kind() == metrics.KindUint64 {
+			v[i] = s[i].Value.Uint64()
+		}
+	}
+	return heap{live: v[0], stacks: v[1], globals: v[2]}
+}
