@@ -123,17 +123,20 @@ pages_baseline() { # round
 	stop $bpid
 }
 pages_store() { # store round
-	local loc schema=gologin_bench_$2
+	local loc schema=gologin_bench_$2 env=()
 	log "round $2: $1"
 	case $1 in
 	memory) loc=memory ;;
+	# The memory store with Go's default GC, which GOGC in the
+	# environment restores (webapp keeps a heap floor otherwise).
+	memory-gogc100) loc=memory env=(GOGC=100) ;;
 	sqlite) loc=sqlite:sessions.db ;;
 	redis) loc=$REDIS_URL ;;
 	postgres)
 		psql -q "$POSTGRES_URL" -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS $schema CASCADE; CREATE SCHEMA $schema"
 		loc="$POSTGRES_URL&search_path=$schema" ;;
 	esac
-	start_webapp SESSION_STORE="$loc"
+	start_webapp SESSION_STORE="$loc" "${env[@]}"
 	$LT -app $APP -users 200 -concurrency "$C" -duration "$D" -pids $PID -json >"$RES/pages-$1-$2.json"
 	stop $PID
 	case $1 in
@@ -141,7 +144,7 @@ pages_store() { # store round
 	postgres) psql -q "$POSTGRES_URL" -c "SET client_min_messages = warning; DROP SCHEMA $schema CASCADE" ;;
 	esac
 }
-stores=(memory sqlite)
+stores=(memory memory-gogc100 sqlite)
 if [ -n "${REDIS_URL:-}" ]; then stores+=(redis); fi
 if [ -n "${POSTGRES_URL:-}" ]; then stores+=(postgres); fi
 # STORES="sqlite redis" RLIST=1 BASELINE=no redoes some of them.
