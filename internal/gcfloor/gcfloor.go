@@ -18,7 +18,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"sync/atomic"
+	"sync"
 )
 
 // Keep sets, after every collection, the GOGC percentage that makes the
@@ -27,19 +27,22 @@ import (
 // percentage in force before.
 func Keep(floor uint64, gogc int) (stop func()) {
 	prev := debug.SetGCPercent(gogc)
-	var stopped atomic.Bool
-	t := &tuner{floor: floor, gogc: gogc, stopped: &stopped}
+	t := &tuner{floor: floor, gogc: gogc}
 	t.arm()
 	return func() {
-		stopped.Store(true)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.stopped = true
 		debug.SetGCPercent(prev)
 	}
 }
 
 type tuner struct {
-	floor   uint64
-	gogc    int
-	stopped *atomic.Bool
+	floor uint64
+	gogc  int
+
+	mu      sync.Mutex // so that no adjustment follows stop's restore
+	stopped bool
 }
 
 // sentinel is an object only the collector can end: its cleanup runs after
@@ -48,7 +51,9 @@ type sentinel struct{ _ [16]byte }
 
 func (t *tuner) arm() {
 	runtime.AddCleanup(new(sentinel), func(t *tuner) {
-		if t.stopped.Load() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.stopped {
 			return
 		}
 		debug.SetGCPercent(t.percent(readHeap()))

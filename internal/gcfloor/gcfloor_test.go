@@ -2,7 +2,9 @@ package gcfloor
 
 import (
 	"runtime"
+	"runtime/metrics"
 	"testing"
+	"time"
 )
 
 func TestPercent(t *testing.T) {
@@ -26,34 +28,36 @@ func TestPercent(t *testing.T) {
 	}
 }
 
-// garbageGCs allocates 64 MB of short-lived garbage and reports how many
-// collections ran meanwhile.
-func garbageGCs() uint32 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range 64 << 10 {
-		sink = make([]byte, 1<<10)
-	}
-	runtime.ReadMemStats(&after)
-	return after.NumGC - before.NumGC
+func heapGoal() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
-var sink []byte
-
-// TestFloorCutsCollections: with a small live heap, a floor of 32 MB makes
-// 64 MB of garbage cost a few collections instead of one per 4 MB.
-func TestFloorCutsCollections(t *testing.T) {
+// TestFloorRaisesTheHeapGoal: with a small live heap, the goal of the
+// collections after Keep is at least the floor, so garbage is collected
+// once per floor's worth instead of once per 4 MB; stop restores Go's goal.
+func TestFloorRaisesTheHeapGoal(t *testing.T) {
+	const floor = 32 << 20
 	runtime.GC()
-	without := garbageGCs()
+	if g := heapGoal(); g >= floor {
+		t.Fatalf("heap goal before Keep: %d, want Go's default, under %d", g, floor)
+	}
 
-	stop := Keep(32<<20, 100)
-	runtime.GC() // the first adjustment follows a collection
+	stop := Keep(floor, 100)
 	runtime.GC()
-	with := garbageGCs()
+	// The adjustment runs on the runtime's cleanup goroutine after the
+	// collection: wait for it (a bound against hanging, not a timing check).
+	deadline := time.Now().Add(time.Minute)
+	for heapGoal() < floor*99/100 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	g := heapGoal()
 	stop()
-
-	t.Logf("collections: %d without the floor, %d with it", without, with)
-	if without < 8 || with > without/4 {
-		t.Fatalf("collections for 64 MB of garbage: %d without the floor, %d with it; want at least 8, and a quarter or less", without, with)
+	if g < floor*99/100 || g > 2*floor {
+		t.Fatalf("heap goal with a floor of %d: %d", floor, g)
+	}
+	if g := heapGoal(); g >= floor {
+		t.Fatalf("heap goal after stop: %d, want Go's default again", g)
 	}
 }
