@@ -81,8 +81,9 @@ type Config struct {
 	IdleTimeout time.Duration
 
 	// HTTPClient calls the provider. Default: http.DefaultClient's
-	// settings; each call is bounded by Timeout through its context, so
-	// the client needs no Timeout of its own.
+	// settings. Each call the package makes is bounded by Timeout through
+	// its context, so the client needs no Timeout of its own; the client
+	// that Client returns gets Timeout when this one has none.
 	HTTPClient *http.Client
 	// Timeout bounds each call to the provider. Default: 10s.
 	Timeout time.Duration

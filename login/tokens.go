@@ -192,13 +192,18 @@ func (a *Auth) refresh(ctx context.Context, sessionToken string) (tokens, error)
 }
 
 // Client returns an HTTP client that calls APIs with the signed-in user's
-// access token, refreshed as AccessToken does.
+// access token, refreshed as AccessToken does. Each of its calls is bounded
+// by Config.Timeout unless Config.HTTPClient sets a Timeout of its own.
 func (a *Auth) Client(r *http.Request) (*http.Client, error) {
 	at, err := a.AccessToken(r)
 	if err != nil {
 		return nil, err
 	}
-	return oauth2.NewClient(a.clientContext(r.Context()), staticToken(at)), nil
+	c := oauth2.NewClient(a.clientContext(r.Context()), staticToken(at))
+	if c.Timeout == 0 {
+		c.Timeout = a.cfg.Timeout
+	}
+	return c, nil
 }
 
 // UserInfoURL returns the provider's userinfo endpoint, an API every

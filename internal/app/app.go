@@ -281,6 +281,11 @@ func (a *App) MetricsHandler() http.Handler { return a.metrics.handler() }
 // Close stops background work and closes the session store.
 func (a *App) Close() error {
 	a.stop()
+	if a.devidp != nil {
+		// A first start's key may still be in the making: let it be
+		// written (or fail) before the caller removes its directory.
+		<-a.devidp.ready
+	}
 	return a.store.Close()
 }
 
