@@ -35,7 +35,10 @@ const (
 	codecVersion = 2
 )
 
-var errBadRecord = errors.New("sessionstore: malformed session record")
+// ErrUnreadable is wrapped by every error of Codec.Decode: the record was
+// damaged, or written by another codec or by a later version of this one.
+// Such a session cannot be used; the app can only start a new one.
+var ErrUnreadable = errors.New("sessionstore: unreadable session record")
 
 // valueType encodes and decodes the values of one registered type.
 type valueType struct {
@@ -70,7 +73,7 @@ func init() {
 			},
 			func(b []byte) (any, error) {
 				if len(b) != 1 || b[0] > 1 {
-					return nil, errBadRecord
+					return nil, ErrUnreadable
 				}
 				return b[0] == 1, nil
 			}},
@@ -89,7 +92,7 @@ func init() {
 			},
 			func(b []byte) (any, error) {
 				if len(b) != 8 {
-					return nil, errBadRecord
+					return nil, ErrUnreadable
 				}
 				return math.Float64frombits(binary.LittleEndian.Uint64(b)), nil
 			}},
@@ -102,7 +105,7 @@ func init() {
 func parseVarint(b []byte) (int64, error) {
 	n, k := binary.Varint(b)
 	if k != len(b) || k == 0 {
-		return 0, errBadRecord
+		return 0, ErrUnreadable
 	}
 	return n, nil
 }
@@ -195,7 +198,7 @@ func (Codec) Decode(b []byte) (time.Time, map[string]any, error) {
 	}
 	ns, k := binary.Varint(body)
 	if k <= 0 {
-		return time.Time{}, nil, errBadRecord
+		return time.Time{}, nil, ErrUnreadable
 	}
 	body = body[k:]
 	values := make(map[string]any, 8)
@@ -206,12 +209,12 @@ func (Codec) Decode(b []byte) (time.Time, map[string]any, error) {
 		name, rest, ok2 := readBytes(rest)
 		raw, rest, ok3 := readBytes(rest)
 		if !ok1 || !ok2 || !ok3 {
-			return time.Time{}, nil, errBadRecord
+			return time.Time{}, nil, ErrUnreadable
 		}
 		body = rest
 		vt, ok := types.byName[string(name)]
 		if !ok {
-			return time.Time{}, nil, fmt.Errorf("sessionstore: session value %q has unregistered type %q", key, name)
+			return time.Time{}, nil, fmt.Errorf("%w: session value %q has unregistered type %q", ErrUnreadable, key, name)
 		}
 		var v any
 		if b[0] == formatJSON {
@@ -220,7 +223,7 @@ func (Codec) Decode(b []byte) (time.Time, map[string]any, error) {
 			v, err = vt.parse(raw)
 		}
 		if err != nil {
-			return time.Time{}, nil, fmt.Errorf("sessionstore: session value %q: %w", key, err)
+			return time.Time{}, nil, fmt.Errorf("%w: session value %q: %w", ErrUnreadable, key, err)
 		}
 		values[string(key)] = v
 	}
@@ -245,12 +248,12 @@ func ParseIndex(b []byte) (Index, []byte, error) {
 
 func splitHeader(b []byte) (sid, sub, rest []byte, err error) {
 	if len(b) == 0 || (b[0] != codecVersion && b[0] != formatJSON) {
-		return nil, nil, nil, errBadRecord
+		return nil, nil, nil, ErrUnreadable
 	}
 	sid, rest, ok1 := readBytes(b[1:])
 	sub, rest, ok2 := readBytes(rest)
 	if !ok1 || !ok2 {
-		return nil, nil, nil, errBadRecord
+		return nil, nil, nil, ErrUnreadable
 	}
 	return sid, sub, rest, nil
 }

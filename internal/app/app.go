@@ -67,6 +67,10 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		// The session may not have loaded: render without it.
 		r = r.WithContext(context.WithValue(r.Context(), noSessionKey, true))
+		if errors.Is(err, sessionstore.ErrUnreadable) {
+			a.dropUnreadableSession(w, r, err)
+			return
+		}
 		a.renderError(w, r, &login.Error{Status: http.StatusServiceUnavailable, Title: "Sessions unavailable",
 			Message: "We cannot reach our session storage right now. Please try again in a moment.", Err: err})
 	}
@@ -116,6 +120,32 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	a.stop = stop
 	go a.discoverUntilReady(ctx)
 	return a, nil
+}
+
+// dropUnreadableSession ends a session whose record cannot be decoded
+// (damaged, or written by a later version of the app, as after a
+// rollback). Waiting would not make it readable: the record is deleted,
+// the cookie cleared, and a page request sent back to the same page,
+// which it now gets as a guest.
+func (a *App) dropUnreadableSession(w http.ResponseWriter, r *http.Request, err error) {
+	a.log.Warn("unreadable session record: starting a new session", "error", err, "request_id", requestIDFrom(r.Context()))
+	if c, cerr := r.Cookie(a.sessions.Cookie.Name); cerr == nil {
+		if derr := a.store.DeleteCtx(r.Context(), c.Value); derr != nil {
+			a.log.Error("deleting an unreadable session record failed", "error", derr, "request_id", requestIDFrom(r.Context()))
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: a.sessions.Cookie.Name, Path: a.sessions.Cookie.Path, MaxAge: -1,
+		HttpOnly: true, Secure: a.sessions.Cookie.Secure, SameSite: a.sessions.Cookie.SameSite})
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		back, ok := login.SafeReturnTo(r.URL.RequestURI())
+		if !ok {
+			back = "/"
+		}
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	a.renderError(w, r, &login.Error{Status: http.StatusBadRequest, Title: "Session ended",
+		Message: "Your session could not be read, so it has ended. Please try again.", Err: err})
 }
 
 // providerTransport keeps enough idle connections to the provider for

@@ -328,3 +328,48 @@ func TestStolenCookieDoesNotSurviveSignOutEverywhere(t *testing.T) {
 		})
 	}
 }
+
+// TestUnreadableSessionStartsAnew: a session record the app cannot decode
+// (damaged, or written by a later version) is deleted and its cookie
+// cleared; a page request goes back to its page, to get it as a guest, a
+// form post gets an error page, and neither is "sessions unavailable".
+func TestUnreadableSessionStartsAnew(t *testing.T) {
+	base, a := startApp(t, nil)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tt := range []struct {
+		method, path string
+		wantStatus   int
+		wantLocation string
+	}{
+		{"GET", "/profile?tab=claims", http.StatusSeeOther, "/profile?tab=claims"},
+		{"POST", "/logout", http.StatusBadRequest, ""},
+	} {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			token := rand.Text() + rand.Text()[:17]
+			record := []byte{99, 1, 2, 3} // a format this version does not know
+			if err := a.store.CommitCtx(t.Context(), token, record, time.Now().Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			req, _ := http.NewRequest(tt.method, base+tt.path, nil)
+			req.AddCookie(&http.Cookie{Name: "session", Value: token})
+			resp, err := noFollow.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantStatus || resp.Header.Get("Location") != tt.wantLocation {
+				t.Fatalf("%s %s: %d to %q, want %d to %q", tt.method, tt.path, resp.StatusCode, resp.Header.Get("Location"), tt.wantStatus, tt.wantLocation)
+			}
+			cleared := false
+			for _, c := range resp.Cookies() {
+				cleared = cleared || c.Name == "session" && c.MaxAge < 0
+			}
+			if !cleared {
+				t.Errorf("the session cookie was not cleared: %q", resp.Header.Values("Set-Cookie"))
+			}
+			if _, found, err := a.store.FindCtx(t.Context(), token); found || err != nil {
+				t.Errorf("the unreadable record is still stored (found %v, %v)", found, err)
+			}
+		})
+	}
+}
