@@ -264,6 +264,7 @@ func checkSignedIn(ctx context.Context, clients []*http.Client, app string, o op
 		next    atomic.Int64
 		mu      sync.Mutex
 		cookies []string
+		checked int
 	)
 	appURL, _ := url.Parse(app + "/")
 	var wg sync.WaitGroup
@@ -279,6 +280,7 @@ func checkSignedIn(ctx context.Context, clients []*http.Client, app string, o op
 					header = append(header, c.String())
 				}
 				mu.Lock()
+				checked++
 				if err != nil {
 					r.fail(err)
 				} else {
@@ -289,6 +291,10 @@ func checkSignedIn(ctx context.Context, clients []*http.Client, app string, o op
 		})
 	}
 	wg.Wait()
+	// Users left unchecked when ctx ended are not known to be signed in.
+	for range len(clients) - checked {
+		r.fail(errors.New("after sign-in: not checked, interrupted"))
+	}
 	return cookies
 }
 

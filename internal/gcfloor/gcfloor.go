@@ -11,7 +11,10 @@
 //
 // The runtime has no setting for a floor (GOMEMLIMIT bounds the heap from
 // above), so after each collection the floor is turned into the GOGC
-// percentage of the next one.
+// percentage of the next one. The first collection still comes at Go's
+// 4 MB; and the percentage follows the live heap one cycle late, so after a
+// sudden rise of the live heap one cycle can still use a higher percentage
+// (at most floor/4 MB × 100).
 package gcfloor
 
 import (
@@ -76,7 +79,9 @@ func (t *tuner) percent(h heap) int {
 	if h.live == 0 || h.live >= t.floor {
 		return t.gogc
 	}
-	p := min((t.floor-h.live)*100/(h.live+h.stacks+h.globals), t.floor*100/minimumGoal)
+	// Rounded up, so the goal reaches the floor.
+	scanned := h.live + h.stacks + h.globals
+	p := min(((t.floor-h.live)*100+scanned-1)/scanned, t.floor*100/minimumGoal)
 	return max(t.gogc, int(p))
 }
 

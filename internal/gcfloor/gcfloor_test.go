@@ -18,6 +18,9 @@ func TestPercent(t *testing.T) {
 		{heap{live: 2 * mb}, 800},                 // the minimum goal, 4 MB × 8, is the floor
 		{heap{live: 8 * mb}, 300},                 // 8 + 8 × 3 = 32 MB
 		{heap{live: 6 * mb, stacks: 2 * mb}, 325}, // 6 + 8 × 3.25 = 32 MB
+		{heap{live: 3 * mb}, 800},                 // 3 + 3 × 9.67 = 32 MB, but the minimum goal caps at 800
+		{heap{live: 5 * mb}, 540},                 // 5 + 5 × 5.4 = 32 MB
+		{heap{live: 7 * mb}, 358},                 // 7 + 7 × 3.5714… ≥ 32 MB: rounded up
 		{heap{live: 16 * mb}, 100},                // GOGC's own goal reaches the floor
 		{heap{live: 20 * mb}, 100},                // and passes it: never below gogc
 		{heap{live: 64 * mb}, 100},                // far above
