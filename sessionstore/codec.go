@@ -118,7 +118,10 @@ func register(vt valueType) {
 }
 
 // RegisterType lets Codec store values of value's type in sessions under
-// name, which must stay the same for as long as records may hold it.
+// name, which must stay the same for as long as records may hold it. A
+// struct that embeds a type with MarshalBinary, such as time.Time, has that
+// method too, and would be stored as the embedded value alone: give such a
+// struct methods of its own, or do not embed.
 func RegisterType(name string, value any) {
 	t := reflect.TypeOf(value)
 	vt := valueType{name: name, typ: t,
