@@ -289,6 +289,9 @@ func (a *App) discoverUntilReady(ctx context.Context) {
 			a.log.Info("OpenID provider discovered", "issuer", a.auth.Issuer())
 			return
 		}
+		if ctx.Err() != nil {
+			return // the app is closing
+		}
 		a.log.Warn("OpenID provider unavailable; will retry", "issuer", a.auth.Issuer(), "error", err)
 		select {
 		case <-ctx.Done():
