@@ -132,19 +132,20 @@ func RegisterType(name string, value any) {
 		reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.BinaryUnmarshaler]()) {
 		vt.marshal = func(v any) ([]byte, error) { return v.(encoding.BinaryMarshaler).MarshalBinary() }
 		vt.parse = func(b []byte) (any, error) {
-			p := reflect.New(t)
-			if err := p.Interface().(encoding.BinaryUnmarshaler).UnmarshalBinary(b); err != nil {
-				return nil, err
-			}
-			return p.Elem().Interface(), nil
+			return newValue(t, func(p any) error { return p.(encoding.BinaryUnmarshaler).UnmarshalBinary(b) })
 		}
 	}
 	register(vt)
 }
 
 func parseJSON(t reflect.Type, b []byte) (any, error) {
+	return newValue(t, func(p any) error { return json.Unmarshal(b, p) })
+}
+
+// newValue returns a value of type t that fill has set through a pointer.
+func newValue(t reflect.Type, fill func(p any) error) (any, error) {
 	p := reflect.New(t)
-	if err := json.Unmarshal(b, p.Interface()); err != nil {
+	if err := fill(p.Interface()); err != nil {
 		return nil, err
 	}
 	return p.Elem().Interface(), nil
