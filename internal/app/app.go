@@ -49,6 +49,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("SESSION_STORE=%s: %w", sessionstore.Describe(cfg.SessionStore), err)
 	}
 	m.reg.MustRegister(newLiveSessions(store))
+	log = slog.New(requestIDLogs{log.Handler()})
 	a := &App{cfg: cfg, log: log, store: store, metrics: m}
 
 	sm := scs.New()
@@ -128,10 +129,10 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 // the cookie cleared, and a page request sent back to the same page,
 // which it now gets as a guest.
 func (a *App) dropUnreadableSession(w http.ResponseWriter, r *http.Request, err error) {
-	a.log.Warn("unreadable session record: starting a new session", "error", err, "request_id", requestIDFrom(r.Context()))
+	a.log.WarnContext(r.Context(), "unreadable session record: starting a new session", "error", err)
 	if c, cerr := r.Cookie(a.sessions.Cookie.Name); cerr == nil {
 		if derr := a.store.DeleteCtx(r.Context(), c.Value); derr != nil {
-			a.log.Error("deleting an unreadable session record failed", "error", derr, "request_id", requestIDFrom(r.Context()))
+			a.log.ErrorContext(r.Context(), "deleting an unreadable session record failed", "error", derr)
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: a.sessions.Cookie.Name, Path: a.sessions.Cookie.Path, MaxAge: -1,

@@ -88,7 +88,7 @@ func (a *App) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		Provider: componentState{Kind: string(a.cfg.Provider), Issuer: a.auth.Issuer(), State: "ok"},
 	}
 	if err := a.store.Ping(r.Context()); err != nil {
-		a.log.Error("session store not answering", "error", err)
+		a.log.ErrorContext(r.Context(), "session store not answering", "error", err)
 		res.Store.State, res.Store.Error = "unavailable", "the session store does not answer"
 	}
 	switch ok, err := a.auth.ProviderStatus(); {

@@ -51,6 +51,27 @@ func requestIDFrom(ctx context.Context) string {
 	return id
 }
 
+// requestIDLogs adds the request ID to every record logged with a
+// request's context, so that the login package's lines, which know
+// nothing of this app's request IDs, join the access log's line and the
+// error page's reference.
+type requestIDLogs struct{ slog.Handler }
+
+func (h requestIDLogs) Handle(ctx context.Context, r slog.Record) error {
+	if id := requestIDFrom(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDLogs) WithAttrs(as []slog.Attr) slog.Handler {
+	return requestIDLogs{h.Handler.WithAttrs(as)}
+}
+
+func (h requestIDLogs) WithGroup(name string) slog.Handler {
+	return requestIDLogs{h.Handler.WithGroup(name)}
+}
+
 // header is a response header with a fixed value.
 type header struct {
 	key   string // in canonical form
@@ -98,8 +119,8 @@ func (a *App) recoverPanics(next http.Handler) http.Handler {
 				}
 				return
 			}
-			a.log.Error("handler panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()),
-				"path", r.URL.Path, "request_id", requestIDFrom(r.Context()))
+			a.log.ErrorContext(r.Context(), "handler panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()),
+				"path", r.URL.Path)
 			r = r.WithContext(context.WithValue(r.Context(), noSessionKey, true))
 			a.renderError(w, r, &login.Error{Status: http.StatusInternalServerError, Title: "Something went wrong",
 				Message: "Please try again."})
@@ -165,8 +186,7 @@ func (a *App) accessLog(next http.Handler) http.Handler {
 		ip, proto := a.client(r)
 		line := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
 		line.AddAttrs(slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
-			slog.Duration("duration", d.Round(time.Microsecond)), slog.String("request_id", requestIDFrom(r.Context())),
-			slog.String("client_ip", ip))
+			slog.Duration("duration", d.Round(time.Microsecond)), slog.String("client_ip", ip))
 		if proto != "" {
 			line.AddAttrs(slog.String("proto", proto))
 		}

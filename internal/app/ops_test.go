@@ -136,3 +136,32 @@ func TestOneAccessLogLinePerRequest(t *testing.T) {
 		t.Errorf("access log line holds the query: %s", lines[0])
 	}
 }
+
+// The login package logs with the request's context; its lines carry the
+// same request ID as the access log, once.
+func TestLoginPackageLinesCarryTheRequestID(t *testing.T) {
+	base, _ := startApp(t, map[string]string{"SESSION_STORE": "memory"})
+	req, _ := http.NewRequest("POST", base+"/backchannel-logout", strings.NewReader("logout_token=not-a-jwt"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Request-Id", "backchannel-test-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("back-channel logout with a bad token: %d, want 400", resp.StatusCode)
+	}
+	var found bool
+	for _, l := range strings.Split(suiteLog.String(), "\n") {
+		if strings.Contains(l, `msg="back-channel logout refused"`) && strings.Contains(l, "request_id=backchannel-test-1") {
+			found = true
+			if n := strings.Count(l, "request_id="); n != 1 {
+				t.Errorf("request_id appears %d times: %s", n, l)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no back-channel logout line with the request ID in the log:\n%s", suiteLog.String())
+	}
+}

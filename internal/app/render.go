@@ -6,6 +6,7 @@ import (
 	"errors"
 	"html/template"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"sync"
 
@@ -67,7 +68,7 @@ func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name st
 		}
 	}()
 	if err := pages[name].ExecuteTemplate(buf, "layout", pd); err != nil {
-		a.log.Error("rendering page failed", "page", name, "error", err, "request_id", requestIDFrom(r.Context()))
+		a.log.ErrorContext(r.Context(), "rendering page failed", "page", name, "error", err)
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		return
 	}
@@ -92,15 +93,15 @@ func (a *App) renderError(w http.ResponseWriter, r *http.Request, err error) {
 		e = &login.Error{Status: http.StatusInternalServerError, Title: "Something went wrong", Message: "Please try again.", Err: err}
 	}
 	ref := requestIDFrom(r.Context())
-	level := a.log.Info
+	level := slog.LevelInfo
 	if e.Status >= 500 {
-		level = a.log.Error
+		level = slog.LevelError
 	}
-	args := []any{"status", e.Status, "reason", e.Title, "path", r.URL.Path, "request_id", ref}
+	args := []any{"status", e.Status, "reason", e.Title, "path", r.URL.Path}
 	if e.Err != nil {
 		args = append(args, "error", e.Err)
 	}
-	level("request failed", args...)
+	a.log.Log(r.Context(), level, "request failed", args...)
 	a.render(w, r, e.Status, "error", errorPage{Status: e.Status, Title: e.Title, Message: e.Message, Reference: ref})
 }
 
