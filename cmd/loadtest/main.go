@@ -47,7 +47,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -162,7 +161,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if o.duration > 0 || o.requests > 0 {
 		cpu.start()
-		pages := pagePhase(ctx, &http.Client{Transport: tr, Timeout: o.timeout, CheckRedirect: noRedirects}, cookies, app, o)
+		pages := pagePhase(ctx, &http.Client{Transport: tr, CheckRedirect: noRedirects}, cookies, app, o)
 		cpu.stop(&pages)
 		res.Pages = &pages
 	}
@@ -243,9 +242,9 @@ func newTransport(concurrency int) *http.Transport {
 // follows redirects until the app's callback answers: a sign-in is
 // complete when the callback has stored the session and redirects to the
 // page the user started from.
-func newBrowser(tr http.RoundTripper, timeout time.Duration) *http.Client {
+func newBrowser(tr http.RoundTripper) *http.Client {
 	jar, _ := cookiejar.New(nil)
-	return &http.Client{Transport: tr, Jar: jar, Timeout: timeout,
+	return &http.Client{Transport: tr, Jar: jar,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if via[len(via)-1].URL.Path == "/callback" {
 				return http.ErrUseLastResponse
@@ -271,7 +270,7 @@ func checkSignedIn(ctx context.Context, clients []*http.Client, app string, o op
 	for range o.concurrency {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < len(clients) && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
-				status, _, body, err := get(ctx, clients[i], app+"/")
+				status, _, body, err := get(ctx, clients[i], app+"/", o.timeout)
 				if err == nil && (status != http.StatusOK || !signedIn(body)) {
 					err = errors.New("after sign-in: the page does not welcome a signed-in user")
 				}
@@ -317,9 +316,9 @@ func loginPhase(ctx context.Context, tr http.RoundTripper, app string, o options
 				if i >= o.users {
 					return
 				}
-				c := newBrowser(tr, o.timeout)
+				c := newBrowser(tr)
 				t0 := time.Now()
-				err := signIn(ctx, c, app, i)
+				err := signIn(ctx, c, app, i, o.timeout)
 				lat[w] = append(lat[w], time.Since(t0))
 				mu.Lock()
 				if err != nil {
@@ -335,16 +334,10 @@ func loginPhase(ctx context.Context, tr http.RoundTripper, app string, o options
 	return clients, summarize("login", time.Since(start), lat, errs)
 }
 
-var (
-	formRe  = regexp.MustCompile(`(?s)<form\b([^>]*)>(.*?)</form>`)
-	inputRe = regexp.MustCompile(`<input\b[^>]*>`)
-	attrRe  = regexp.MustCompile(`\b(name|value|action)="([^"]*)"`)
-)
-
 // signIn signs user i in as a browser would: the app's /login leads to the
 // provider's sign-in form, whose submission leads back to the app's page.
-func signIn(ctx context.Context, c *http.Client, app string, i int) error {
-	status, page, body, err := get(ctx, c, app+"/login")
+func signIn(ctx context.Context, c *http.Client, app string, i int, timeout time.Duration) error {
+	status, page, body, err := get(ctx, c, app+"/login", timeout)
 	if err != nil {
 		return err
 	}
@@ -360,36 +353,48 @@ func signIn(ctx context.Context, c *http.Client, app string, i int) error {
 	form.Set("signin", "1")
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, action, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := c.Do(req)
-	if err != nil {
-		return cleanErr(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	status, at, _, err := do(c, req, timeout)
 	switch {
-	case resp.Request.URL.Path != "/callback" || !strings.HasPrefix(resp.Request.URL.String(), app+"/"):
-		return fmt.Errorf("after sign-in: status %d at %s, not at the app's callback", resp.StatusCode, resp.Request.URL.Redacted())
-	case resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound:
-		return fmt.Errorf("callback: status %d", resp.StatusCode)
+	case err != nil:
+		return err
+	case at.Path != "/callback" || !strings.HasPrefix(at.String(), app+"/"):
+		return fmt.Errorf("after sign-in: status %d at %s, not at the app's callback", status, at.Redacted())
+	case status != http.StatusSeeOther && status != http.StatusFound:
+		return fmt.Errorf("callback: status %d", status)
 	}
 	return nil
 }
 
 // signInForm finds the provider's sign-in form (the one with an email
 // field) and returns its absolute action URL and its inputs' values.
+//
+// It reads the page with the bytes package rather than an HTML parser or
+// regular expressions: the tool runs on the CPUs it measures, and those
+// cost it more per login than the rest of a sign-in. Its forms are simple:
+// attributes in double quotes, as html/template writes them.
 func signInForm(page *url.URL, body []byte) (string, url.Values, error) {
-	for _, m := range formRe.FindAllSubmatch(body, -1) {
-		if !bytes.Contains(m[2], []byte(`name="email"`)) {
+	for rest := body; ; {
+		tag, inner, after, ok := element(rest, "form")
+		if !ok {
+			break
+		}
+		rest = after
+		if !bytes.Contains(inner, []byte(`name="email"`)) {
 			continue
 		}
-		action, err := page.Parse(attrs(m[1])["action"])
+		action, err := page.Parse(attr(tag, "action"))
 		if err != nil {
 			return "", nil, fmt.Errorf("sign-in form action: %w", err)
 		}
 		form := url.Values{}
-		for _, in := range inputRe.FindAll(m[2], -1) {
-			if a := attrs(in); a["name"] != "" {
-				form.Set(a["name"], a["value"])
+		for in := inner; ; {
+			tag, _, after, ok := element(in, "input")
+			if !ok {
+				break
+			}
+			in = after
+			if name := attr(tag, "name"); name != "" {
+				form.Set(name, attr(tag, "value"))
 			}
 		}
 		return action.String(), form, nil
@@ -397,29 +402,74 @@ func signInForm(page *url.URL, body []byte) (string, url.Values, error) {
 	return "", nil, fmt.Errorf("no sign-in form with an email field at %s", page.Redacted())
 }
 
-func attrs(tag []byte) map[string]string {
-	m := map[string]string{}
-	for _, a := range attrRe.FindAllSubmatch(tag, -1) {
-		m[string(a[1])] = html.UnescapeString(string(a[2]))
+// element finds the first <name ...> tag in b and returns its attributes,
+// its content up to </name> (none for an input), and what follows.
+func element(b []byte, name string) (attrs, content, rest []byte, ok bool) {
+	open := "<" + name
+	for {
+		i := bytes.Index(b, []byte(open))
+		if i < 0 {
+			return nil, nil, nil, false
+		}
+		b = b[i+len(open):]
+		if len(b) > 0 && (b[0] == ' ' || b[0] == '\n' || b[0] == '\t' || b[0] == '>') {
+			break
+		}
 	}
-	return m
+	end := bytes.IndexByte(b, '>')
+	if end < 0 {
+		return nil, nil, nil, false
+	}
+	attrs, b = b[:end], b[end+1:]
+	if name == "input" {
+		return attrs, nil, b, true
+	}
+	stop := bytes.Index(b, []byte("</"+name+">"))
+	if stop < 0 {
+		return nil, nil, nil, false
+	}
+	return attrs, b[:stop], b[stop:], true
+}
+
+// attr is the unescaped value of the attribute name="..." in attrs, or "".
+func attr(attrs []byte, name string) string {
+	key := name + `="`
+	for i := 0; ; {
+		j := bytes.Index(attrs[i:], []byte(key))
+		if j < 0 {
+			return ""
+		}
+		i += j
+		if i > 0 && (attrs[i-1] == ' ' || attrs[i-1] == '\n' || attrs[i-1] == '\t') {
+			v := attrs[i+len(key):]
+			if end := bytes.IndexByte(v, '"'); end >= 0 {
+				return html.UnescapeString(string(v[:end]))
+			}
+			return ""
+		}
+		i += len(key)
+	}
 }
 
 func signedIn(body []byte) bool {
 	return bytes.Contains(body, []byte("Welcome")) && !bytes.Contains(body, []byte("Welcome Guest"))
 }
 
-func get(ctx context.Context, c *http.Client, rawURL string) (int, *url.URL, []byte, error) {
+func get(ctx context.Context, c *http.Client, rawURL string, timeout time.Duration) (int, *url.URL, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	return do(c, req)
+	return do(c, req, timeout)
 }
 
-// do sends req, following redirects, and reads the final response.
-func do(c *http.Client, req *http.Request) (int, *url.URL, []byte, error) {
-	resp, err := c.Do(req)
+// do sends req, following redirects, and reads the final response, all
+// within timeout. The bound is a context deadline rather than
+// http.Client's Timeout, which runs a goroutine per request.
+func do(c *http.Client, req *http.Request, timeout time.Duration) (int, *url.URL, []byte, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), timeout)
+	defer cancel()
+	resp, err := c.Do(req.WithContext(ctx))
 	if err != nil {
 		return 0, nil, nil, cleanErr(err)
 	}
@@ -476,7 +526,7 @@ func pagePhase(ctx context.Context, c *http.Client, cookies []string, app string
 					req.Header.Set("Cookie", cookie)
 				}
 				t0 := time.Now()
-				status, _, body, err := do(c, req)
+				status, _, body, err := do(c, req, o.timeout)
 				d := time.Since(t0)
 				if err != nil && ctx.Err() != nil {
 					return // cut short by the end of the phase: not a failure

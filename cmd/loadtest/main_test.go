@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
+	"reflect"
 	"strconv"
 	"testing"
 
@@ -187,5 +189,44 @@ func TestLostSessionsAreFailedLogins(t *testing.T) {
 	}
 	if r.Login == nil || r.Login.Count != 3 || r.Login.Failures != 3 {
 		t.Fatalf("login phase = %+v, want 3 attempts, all failed", r.Login)
+	}
+}
+
+func TestSignInForm(t *testing.T) {
+	page, _ := url.Parse("http://127.0.0.1:3000/devidp/authorize?client_id=app")
+	tests := []struct {
+		name, body string
+		action     string
+		form       url.Values // nil: no sign-in form found
+	}{
+		{"the sign-in form after another form", `<form action="/search"><input name="q" value="x"></form>
+<form method="post" action="/devidp/authorize">
+<input type="hidden" name="state" value="a&amp;b">
+<input id="email" name="email" type="email" value="" required>
+<button type="submit" name="signin" value="1">Sign in</button>
+</form>`, "http://127.0.0.1:3000/devidp/authorize", url.Values{"state": {"a&b"}, "email": {""}}},
+		{"attributes across lines; data-name is not name", `<form
+action="https://idp.example/signin"><input data-name="x"
+name="email" value="a@example.com"><inputmode name="no" value="no"></form>`, "https://idp.example/signin", url.Values{"email": {"a@example.com"}}},
+		{"no email field", `<form action="/x"><input name="user" value=""></form>`, "", nil},
+		{"unclosed form", `<form action="/x"><input name="email" value="">`, "", nil},
+		{"no form", `<p>Signed in</p>`, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			action, form, err := signInForm(page, []byte(tt.body))
+			if tt.form == nil {
+				if err == nil {
+					t.Fatalf("found a sign-in form: %s %v", action, form)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if action != tt.action || !reflect.DeepEqual(form, tt.form) {
+				t.Errorf("got %s %v, want %s %v", action, form, tt.action, tt.form)
+			}
+		})
 	}
 }
