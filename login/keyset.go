@@ -56,49 +56,57 @@ func (ks *keySet) VerifySignature(ctx context.Context, token string) ([]byte, er
 	if len(jws.Signatures) != 1 {
 		return nil, errors.New("token must have exactly one signature")
 	}
-	kid := jws.Signatures[0].Header.KeyID
+	key, err := ks.key(ctx, jws.Signatures[0].Header.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	// Outside the lock: concurrent logins check their signatures in
+	// parallel.
+	return jws.Verify(&key)
+}
 
+// key returns the signing key for kid, fetching the JWKS when kid is new.
+func (ks *keySet) key(ctx context.Context, kid string) (jose.JSONWebKey, error) {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	if key, ok := ks.find(kid); ok {
-		return jws.Verify(&key)
+		return key, nil
 	}
 	if !ks.limiter.Allow() {
-		return nil, fmt.Errorf("no signing key %q, and the JWKS was refetched too recently", kid)
+		return jose.JSONWebKey{}, fmt.Errorf("no signing key %q, and the JWKS was refetched too recently", kid)
 	}
 	if err := ks.fetch(ctx); err != nil {
 		err = errors.Join(errKeysUnavailable, err)
 		if p, ok := ctx.Value(fetchErrKey{}).(*error); ok {
 			*p = err
 		}
-		return nil, err
+		return jose.JSONWebKey{}, err
 	}
 	key, ok := ks.find(kid)
 	if !ok {
-		return nil, fmt.Errorf("no signing key %q in the provider's JWKS", kid)
+		return jose.JSONWebKey{}, fmt.Errorf("no signing key %q in the provider's JWKS", kid)
 	}
-	return jws.Verify(&key)
+	return key, nil
 }
 
 // find returns the key for kid. A token without kid names no key: it is
 // accepted only when the JWKS has a single signing key.
 func (ks *keySet) find(kid string) (jose.JSONWebKey, bool) {
-	var signing []jose.JSONWebKey
-	for _, k := range ks.keys {
-		if k.Use == "" || k.Use == "sig" {
-			signing = append(signing, k)
+	var only *jose.JSONWebKey
+	signing := 0
+	for i := range ks.keys {
+		k := &ks.keys[i]
+		if k.Use != "" && k.Use != "sig" {
+			continue
 		}
+		if kid != "" && k.KeyID == kid {
+			return *k, true
+		}
+		signing++
+		only = k
 	}
-	if kid == "" {
-		if len(signing) == 1 {
-			return signing[0], true
-		}
-		return jose.JSONWebKey{}, false
-	}
-	for _, k := range signing {
-		if k.KeyID == kid {
-			return k, true
-		}
+	if kid == "" && signing == 1 {
+		return *only, true
 	}
 	return jose.JSONWebKey{}, false
 }

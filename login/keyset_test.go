@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -48,5 +49,56 @@ func TestKeyFetchIsBoundedByTimeout(t *testing.T) {
 		}
 	case <-time.After(time.Minute): // a guard against hanging, not a timing check
 		t.Fatal("VerifySignature still waits for the JWKS endpoint")
+	}
+}
+
+// TestKeySelection: a token is checked with the JWKS key its kid names,
+// among the signing keys only; a token without kid only when the JWKS has a
+// single signing key.
+func TestKeySelection(t *testing.T) {
+	keyA, _ := rsa.GenerateKey(rand.Reader, 2048)
+	keyB, _ := rsa.GenerateKey(rand.Reader, 2048)
+	sign := func(key *rsa.PrivateKey, kid string) string {
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jws, err := signer.Sign([]byte(`{"sub":"u"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		token, _ := jws.CompactSerialize()
+		return token
+	}
+	pub := func(key *rsa.PrivateKey, kid, use string) jose.JSONWebKey {
+		return jose.JSONWebKey{Key: &key.PublicKey, KeyID: kid, Use: use, Algorithm: "RS256"}
+	}
+	tests := []struct {
+		name  string
+		jwks  []jose.JSONWebKey
+		token string
+		ok    bool
+	}{
+		{"kid names a signing key", []jose.JSONWebKey{pub(keyB, "b", "sig"), pub(keyA, "a", "sig")}, sign(keyA, "a"), true},
+		{"kid names another key", []jose.JSONWebKey{pub(keyB, "a", "sig")}, sign(keyA, "a"), false},
+		{"kid names an encryption key", []jose.JSONWebKey{pub(keyA, "a", "enc"), pub(keyB, "b", "sig")}, sign(keyA, "a"), false},
+		{"no kid, one signing key", []jose.JSONWebKey{pub(keyA, "a", ""), pub(keyB, "b", "enc")}, sign(keyA, ""), true},
+		{"no kid, two signing keys", []jose.JSONWebKey{pub(keyA, "a", "sig"), pub(keyB, "b", "sig")}, sign(keyA, ""), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: tt.jwks})
+			}))
+			defer srv.Close()
+			ks := newKeySet(srv.URL, srv.Client(), time.Second, []string{"RS256"})
+			payload, err := ks.VerifySignature(context.Background(), tt.token)
+			if tt.ok && (err != nil || string(payload) != `{"sub":"u"}`) {
+				t.Fatalf("VerifySignature: %q, %v; want the payload", payload, err)
+			}
+			if !tt.ok && err == nil {
+				t.Fatal("VerifySignature accepted the token")
+			}
+		})
 	}
 }
