@@ -367,7 +367,7 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 		a.callbackFail(w, r, "no_id_token", http.StatusBadGateway, "Sign-in failed", "The sign-in provider sent no ID token.", nil)
 		return
 	}
-	idt, err := a.verifyIDToken(tctx, d, rawID, tx)
+	idt, claims, err := a.verifyIDToken(tctx, d, rawID, tx)
 	switch {
 	case err == nil:
 	case errors.Is(err, errKeysUnavailable) && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err)):
@@ -385,11 +385,6 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 			a.callbackFail(w, r, "invalid_id_token", http.StatusBadRequest, "Sign-in failed", "The sign-in provider's answer could not be verified. Please try again.", err)
 			return
 		}
-	}
-	claims, err := claimsOf(idt)
-	if err != nil {
-		a.callbackFail(w, r, "invalid_id_token", http.StatusBadRequest, "Sign-in failed", "The sign-in provider's answer could not be read.", err)
-		return
 	}
 	if needsUserinfo(claims) {
 		a.mergeUserinfo(ctx, d, claims, tok.AccessToken)

@@ -12,50 +12,54 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 )
 
-// verifyIDToken validates an ID token as OpenID Connect Core 3.1.3.7 asks.
-// go-oidc checks the signature against the provider's JWKS with the
-// algorithms discovery advertises, iss and aud; the checks it leaves to its
-// callers are here: exp and iat with clock skew, nonce, azp and sub.
-func (a *Auth) verifyIDToken(ctx context.Context, d *discovered, raw string, tx transaction) (*oidc.IDToken, error) {
+// verifyIDToken validates an ID token as OpenID Connect Core 3.1.3.7 asks,
+// and returns it with its claims. go-oidc checks the signature against the
+// provider's JWKS with the algorithms discovery advertises, iss and aud; the
+// checks it leaves to its callers are here: exp and iat with clock skew,
+// nonce, azp, auth_time and sub.
+func (a *Auth) verifyIDToken(ctx context.Context, d *discovered, raw string, tx transaction) (*oidc.IDToken, map[string]any, error) {
 	var fetchErr error
 	tok, err := d.verifier.Verify(context.WithValue(ctx, fetchErrKey{}, &fetchErr), raw)
 	if fetchErr != nil {
-		return nil, fetchErr
+		return nil, nil, fetchErr
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := a.cfg.Now()
 	skew := a.cfg.ClockSkew
 	switch {
 	case tok.Expiry.IsZero():
-		return nil, errors.New("ID token has no exp")
+		return nil, nil, errors.New("ID token has no exp")
 	case !now.Before(tok.Expiry.Add(skew)):
-		return nil, fmt.Errorf("ID token expired at %s", tok.Expiry.UTC().Format(time.RFC3339))
+		return nil, nil, fmt.Errorf("ID token expired at %s", tok.Expiry.UTC().Format(time.RFC3339))
 	case tok.IssuedAt.IsZero():
-		return nil, errors.New("ID token has no iat")
+		return nil, nil, errors.New("ID token has no iat")
 	case tok.IssuedAt.After(now.Add(skew)):
-		return nil, errors.New("ID token issued in the future")
+		return nil, nil, errors.New("ID token issued in the future")
 	case tok.Subject == "":
-		return nil, errors.New("ID token has no sub")
+		return nil, nil, errors.New("ID token has no sub")
 	case subtle.ConstantTimeCompare([]byte(tok.Nonce), []byte(tx.Nonce)) != 1:
-		return nil, errors.New("ID token nonce does not match this login")
+		return nil, nil, errors.New("ID token nonce does not match this login")
 	}
-	var c struct {
-		AZP      string `json:"azp"`
-		AuthTime int64  `json:"auth_time"`
+	var claims map[string]any
+	if err := tok.Claims(&claims); err != nil {
+		return nil, nil, err
 	}
-	if err := tok.Claims(&c); err != nil {
-		return nil, err
-	}
+	azp, azpOK := claims["azp"].(string)
+	authTime, authTimeOK := claims["auth_time"].(float64) // a JSON number
+	switch {
+	case claims["azp"] != nil && !azpOK:
+		return nil, nil, errors.New("ID token azp is not a string")
+	case claims["auth_time"] != nil && !authTimeOK:
+		return nil, nil, errors.New("ID token auth_time is not a number")
 	// Core 3.1.3.7 (11): with max_age, auth_time must show a recent sign-in.
-	if tx.CheckMaxAge && (c.AuthTime == 0 || now.After(time.Unix(c.AuthTime, 0).Add(time.Duration(tx.MaxAge)*time.Second+skew))) {
-		return nil, errors.New("ID token auth_time missing or older than max_age")
+	case tx.CheckMaxAge && (authTime == 0 || now.After(time.Unix(int64(authTime), 0).Add(time.Duration(tx.MaxAge)*time.Second+skew))):
+		return nil, nil, errors.New("ID token auth_time missing or older than max_age")
+	case (len(tok.Audience) > 1 || azp != "") && azp != a.cfg.ClientID:
+		return nil, nil, errors.New("ID token azp is not this client")
 	}
-	if (len(tok.Audience) > 1 || c.AZP != "") && c.AZP != a.cfg.ClientID {
-		return nil, errors.New("ID token azp is not this client")
-	}
-	return tok, nil
+	return tok, claims, nil
 }
 
 // needsUserinfo reports whether the ID token lacks the profile claims the
@@ -95,15 +99,6 @@ func (a *Auth) mergeUserinfo(ctx context.Context, d *discovered, claims map[stri
 			claims[k] = v
 		}
 	}
-}
-
-// claimsOf returns the ID token's claims as a map.
-func claimsOf(tok *oidc.IDToken) (map[string]any, error) {
-	var m map[string]any
-	if err := tok.Claims(&m); err != nil {
-		return nil, err
-	}
-	return m, nil
 }
 
 func marshalClaims(m map[string]any) []byte {
