@@ -20,6 +20,14 @@
 //	loadtest -serve-baseline -addr 127.0.0.1:3100 -size 2100
 //	loadtest -app http://127.0.0.1:3100 -users 0 -concurrency 32 -duration 10s
 //
+// With -provider, the baseline also signs users in with an OpenID provider,
+// doing only the HTTP of the app's login (redirect, code redemption) with no
+// ID token check, session store, log or metric: the floor to compare the
+// app's CPU per login with. Its client's redirect URI is http://ADDR/callback.
+//
+//	loadtest -serve-baseline -addr 127.0.0.1:3101 -provider http://127.0.0.1:9000 -client app:app-secret
+//	loadtest -app http://127.0.0.1:3101 -users 2000 -concurrency 8 -duration 0 -requests 0 -pids PID
+//
 // And it times starts: run a command -startup times, measuring from exec to
 // the first 200 from -app/healthz, and stop it with SIGTERM each time.
 //
@@ -78,6 +86,8 @@ type options struct {
 	serveBaseline bool
 	addr          string
 	size          int
+	provider      string // -serve-baseline: sign in with this provider
+	client        string // its client, ID:SECRET
 
 	startup int      // times to start command
 	command []string // for -startup
@@ -96,6 +106,8 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.serveBaseline, "serve-baseline", false, "serve a bare net/http page of -size bytes on -addr instead of making load")
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:3100", "listen `address` for -serve-baseline")
 	fs.IntVar(&o.size, "size", 2048, "page size in bytes for -serve-baseline")
+	fs.StringVar(&o.provider, "provider", "", "with -serve-baseline, also sign users in at /login and /callback with the OpenID provider at this issuer `URL`, doing only the HTTP of a login")
+	fs.StringVar(&o.client, "client", "", "the baseline's client at -provider, `ID:SECRET`; its redirect URI must be http://ADDR/callback")
 	fs.StringVar(&o.pids, "pids", "", "comma-separated `PIDs` of server processes whose CPU time (Linux /proc) each phase reports per operation")
 	fs.IntVar(&o.startup, "startup", 0, "start the command after the flags this many times, timing each start to the first 200 from -app/healthz")
 	if err := fs.Parse(args); err != nil {
@@ -106,6 +118,8 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-startup needs the command to start after the flags")
 	case o.startup == 0 && fs.NArg() > 0:
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	case o.provider != "" && (!o.serveBaseline || o.client == ""):
+		return o, errors.New("-provider goes with -serve-baseline and -client")
 	case o.serveBaseline && o.size < len(baselineHead)+len(baselineTail):
 		return o, fmt.Errorf("-size %d: want at least %d bytes", o.size, len(baselineHead)+len(baselineTail))
 	case o.users < 0 || o.concurrency < 1 || o.requests < 0 || o.duration < 0 || o.timeout <= 0:
@@ -126,7 +140,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if o.serveBaseline {
-		srv := &http.Server{Addr: o.addr, Handler: baselineHandler(o.size), ReadHeaderTimeout: 5 * time.Second}
+		h := baselineHandler(o.size)
+		if o.provider != "" {
+			if h, err = newLoginBaseline(ctx, o.provider, o.client, "http://"+o.addr, o.size); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "baseline: signing in with %s at http://%s/login\n", o.provider, o.addr)
+		}
+		srv := &http.Server{Addr: o.addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
 		go func() { <-ctx.Done(); srv.Close() }()
 		fmt.Fprintf(stdout, "baseline: serving %d-byte pages on http://%s/\n", o.size, o.addr)
 		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
@@ -719,19 +740,4 @@ func procCPU(pid string) (time.Duration, error) {
 		return 0, fmt.Errorf("/proc/%s/stat: unreadable times", pid)
 	}
 	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
-}
-
-const (
-	baselineHead = "<!doctype html>\n<html><head><title>Baseline</title></head><body><h1>Welcome Baseline!</h1>\n<p>"
-	baselineTail = "</p></body></html>\n"
-)
-
-// baselineHandler writes the same page of size bytes for every request: the
-// least a Go server can do to answer, to compare the app with.
-func baselineHandler(size int) http.Handler {
-	page := []byte(baselineHead + strings.Repeat("x", size-len(baselineHead)-len(baselineTail)) + baselineTail)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write(page)
-	})
 }

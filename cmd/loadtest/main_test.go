@@ -92,31 +92,72 @@ func TestSignInAndViewPagesWithTheEmbeddedProvider(t *testing.T) {
 func TestSignInWithAProviderOfItsOwn(t *testing.T) {
 	// The provider is another server, as cmd/devidp is: its form's action
 	// is an absolute URL on another host and port.
-	idp := httptest.NewUnstartedServer(nil)
-	issuer := "http://" + idp.Listener.Addr().String()
 	appSrv := httptest.NewUnstartedServer(nil)
-	appURL := "http://" + appSrv.Listener.Addr().String()
-	key, err := devidp.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := devidp.New(devidp.Config{Issuer: issuer, Key: key, Clients: []devidp.Client{{
-		ID: "app", Secret: "load-secret", RedirectURIs: []string{appURL + "/callback"},
-		PostLogoutRedirectURIs: []string{appURL + "/"},
-	}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	idp.Config.Handler = p
-	idp.Start()
-	t.Cleanup(idp.Close)
-
+	issuer := startProvider(t, appSrv)
 	base := serveApp(t, appSrv, map[string]string{
 		"OIDC_ISSUER": issuer, "OIDC_CLIENT_ID": "app", "OIDC_CLIENT_SECRET": "load-secret",
 	})
 	r := runJSON(t, "-app", base, "-users", "3", "-concurrency", "2", "-requests", "9", "-duration", "0")
 	checkPhase(t, r.Login, "login", 3)
 	checkPhase(t, r.Pages, "pages", 9)
+}
+
+// startProvider serves a development provider whose client app may
+// redirect to the callbacks of the given servers, and returns its issuer.
+func startProvider(t *testing.T, redirectTo ...*httptest.Server) string {
+	t.Helper()
+	idp := httptest.NewUnstartedServer(nil)
+	issuer := "http://" + idp.Listener.Addr().String()
+	key, err := devidp.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := devidp.Client{ID: "app", Secret: "load-secret"}
+	for _, srv := range redirectTo {
+		base := "http://" + srv.Listener.Addr().String()
+		c.RedirectURIs = append(c.RedirectURIs, base+"/callback")
+		c.PostLogoutRedirectURIs = append(c.PostLogoutRedirectURIs, base+"/")
+	}
+	p, err := devidp.New(devidp.Config{Issuer: issuer, Key: key, Clients: []devidp.Client{c}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idp.Config.Handler = p
+	idp.Start()
+	t.Cleanup(idp.Close)
+	return issuer
+}
+
+// The login baseline signs users in through the provider's form like the
+// app, and refuses a callback of no login it started.
+func TestLoginBaseline(t *testing.T) {
+	srv := httptest.NewUnstartedServer(nil)
+	base := "http://" + srv.Listener.Addr().String()
+	issuer := startProvider(t, srv)
+	if _, err := newLoginBaseline(context.Background(), issuer, "app", base, 1000); err == nil {
+		t.Error("a -client without a secret was accepted")
+	}
+	h, err := newLoginBaseline(context.Background(), issuer, "app:load-secret", base, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = h
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	r := runJSON(t, "-app", base, "-users", "4", "-concurrency", "2", "-requests", "8", "-duration", "0")
+	checkPhase(t, r.Login, "login", 4)
+	checkPhase(t, r.Pages, "pages", 8)
+	for _, path := range []string{"/callback?code=c&state=s", "/callback"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("GET %s without a login under way: %d, want 400", path, resp.StatusCode)
+		}
+	}
 }
 
 func TestBaselineServesPagesOfTheGivenSize(t *testing.T) {
@@ -153,6 +194,8 @@ func TestFlags(t *testing.T) {
 		{"-startup", "2"},
 		{"-concurrency", "0"},
 		{"-serve-baseline", "-size", "10"},
+		{"-provider", "http://127.0.0.1:9000", "-client", "app:secret"}, // without -serve-baseline
+		{"-serve-baseline", "-provider", "http://127.0.0.1:9000"},       // without -client
 		{"extra"},
 	} {
 		if _, err := parseFlags(args); err == nil {
