@@ -6,7 +6,7 @@
 #   POSTGRES_URL='postgres://postgres@127.0.0.1:55432/postgres?sslmode=disable' \
 #   bash cmd/loadtest/measure.sh
 #
-# It takes about 15 minutes, uses ports 3001, 3100 and 9000 on 127.0.0.1,
+# It takes about 20 minutes, uses ports 3001, 3100, 3101 and 9000 on 127.0.0.1,
 # and cleans up the Redis keys (prefix gologin:) and PostgreSQL schemas
 # (gologin_bench_N) it creates; on Redis, use a database of its own.
 #
@@ -23,7 +23,7 @@ OUT=${OUT:-/tmp/gologin-bench}
 BIN=$OUT/bin RES=$OUT/results
 ROUNDS=${ROUNDS:-3} C=${C:-32} D=${D:-10s}
 PARTS=${PARTS:-pages cpu burst memory startup gobench}
-APP=http://127.0.0.1:3001 IDP=http://127.0.0.1:9000 BASE=http://127.0.0.1:3100
+APP=http://127.0.0.1:3001 IDP=http://127.0.0.1:9000 BASE=http://127.0.0.1:3100 BASELOGIN=http://127.0.0.1:3101
 mkdir -p "$BIN" "$RES"
 go build -o "$BIN/webapp" ./cmd/webapp
 go build -o "$BIN/devidp" ./cmd/devidp
@@ -76,7 +76,7 @@ start_webapp() {
 start_devidp() {
 	local dir
 	dir=$(mktemp -d "$OUT/idp.XXXX")
-	"$BIN/devidp" -addr 127.0.0.1:9000 -issuer $IDP -key "$dir/key.pem" -client "app:app-secret:$APP/callback" >"$dir/log" 2>&1 &
+	"$BIN/devidp" -addr 127.0.0.1:9000 -issuer $IDP -key "$dir/key.pem" -client "app:app-secret:$APP/callback,$BASELOGIN/callback" >"$dir/log" 2>&1 &
 	IDP_PID=$!
 	wait_ok "$IDP/.well-known/openid-configuration"
 }
@@ -160,17 +160,30 @@ fi
 # with the code exchange, ID token check and session write; loadtest
 # checks the landing page afterwards, unmeasured) with the memory store: cmd/devidp as
 # another process, then the embedded provider. -pids makes loadtest read
-# each process's utime+stime from /proc/PID/stat before and after.
-login_cpu() { # provider run
+# each process's utime+stime from /proc/PID/stat before and after. Side by
+# side with cmd/devidp, in the same rounds: the login baseline, the same
+# HTTP exchanges with net/http alone (loadtest -serve-baseline -provider).
+login_cpu() { # provider run [url pids]
 	log "login CPU: $1, run $2"
-	$LT -app $APP -users 2000 -concurrency 8 -duration 0 -requests 0 -pids "$PIDS" -json >"$RES/login-cpu-$1-$2.json"
+	$LT -app "${3:-$APP}" -users 2000 -concurrency 8 -duration 0 -requests 0 -pids "${4:-$PIDS}" -json >"$RES/login-cpu-$1-$2.json"
 }
 if part cpu; then
 	for provider in devidp embedded; do
 		start_pair $provider
 		echo "$provider: pids $PIDS (webapp first)" >>"$RES/login-cpu-pids.txt"
 		$LT -app $APP -users 200 -concurrency 8 -duration 0 -requests 0 >/dev/null # warm up
-		for i in 1 2 3; do clean login_cpu $provider $i; done
+		if [ $provider = devidp ]; then
+			$LT -serve-baseline -addr 127.0.0.1:3101 -size "$SIZE" -provider $IDP -client app:app-secret >/dev/null &
+			BLPID=$!
+			wait_ok $BASELOGIN/
+			echo "baseline: pids $BLPID,$IDP_PID (baseline first)" >>"$RES/login-cpu-pids.txt"
+			$LT -app $BASELOGIN -users 200 -concurrency 8 -duration 0 -requests 0 >/dev/null # warm up
+		fi
+		for i in 1 2 3; do
+			clean login_cpu $provider $i
+			if [ $provider = devidp ]; then clean login_cpu baseline $i $BASELOGIN $BLPID,$IDP_PID; fi
+		done
+		if [ $provider = devidp ]; then stop $BLPID; fi
 		stop_pair $provider
 	done
 fi
@@ -269,7 +282,8 @@ if part gobench; then
 	go tool pprof -top -cum -nodecount 60 -focus 'benchSignIn' "$BIN/appbench" "$RES/login.cpu" >"$RES/login-top-cum.txt" 2>/dev/null
 fi
 
-# A summary of the results.
+# A summary of the results (of the parts that ran).
+shopt -s nullglob
 log done
 echo "page views: file, requests/s, p50 ms, p99 ms, failures, server CPU µs/request"
 for f in "$RES"/pages-*.json; do
