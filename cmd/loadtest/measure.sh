@@ -81,13 +81,12 @@ start_devidp() {
 	wait_ok "$IDP/.well-known/openid-configuration"
 }
 OIDC=(OIDC_ISSUER=$IDP OIDC_CLIENT_ID=app OIDC_CLIENT_SECRET=app-secret)
-# start_pair PROVIDER: the app with the memory store and the embedded
-# provider, or with cmd/devidp as another process; sets PIDS. It returns
+# start_app PROVIDER: the app with the memory store and the embedded
+# provider, or with the running cmd/devidp; sets PID and PIDS. It returns
 # once the app has discovered the provider (with the memory store, the
 # embedded provider makes its key after the app starts answering).
-start_pair() {
+start_app() {
 	if [ "$1" = devidp ]; then
-		start_devidp
 		start_webapp SESSION_STORE=memory "${OIDC[@]}"
 		PIDS=$PID,$IDP_PID
 	else
@@ -100,6 +99,11 @@ start_pair() {
 	done
 	echo "provider not discovered" >&2
 	exit 1
+}
+# start_pair PROVIDER: start_app, after starting cmd/devidp for "devidp".
+start_pair() {
+	if [ "$1" = devidp ]; then start_devidp; fi
+	start_app "$1"
 }
 stop_pair() {
 	stop $PID
@@ -190,24 +194,33 @@ fi
 
 # 4. Bursts of 64 concurrent logins, memory store: three right after the
 # app starts, then five on a warmed-up app, per provider; then 2000 logins
-# with 64 workers.
+# with 64 workers. The embedded provider starts with the app; cmd/devidp
+# keeps running while the app restarts.
 burst() { # provider run
 	log "64 concurrent logins: $1, burst $2"
-	$LT -app $APP -users 64 -concurrency 64 -duration 0 -requests 0 -json >"$RES/burst64-$1-$2.json"
+	$LT -app $APP -users 64 -concurrency 64 -duration 0 -requests 0 -pids "$PIDS" -json >"$RES/burst64-$1-$2.json"
 }
 sustained() { # provider
 	log "2000 logins, 64 workers: $1"
 	$LT -app $APP -users 2000 -concurrency 64 -duration 0 -requests 0 -pids "$PIDS" -json >"$RES/sustained64-$1.json"
 }
 burst_cold() { # provider run: the first burst after the app starts
-	start_pair $1
+	start_app $1
 	burst $1 cold-$2
-	stop_pair $1
+	stop $PID
 }
 if part burst; then
 	for provider in embedded devidp; do
+		if [ $provider = devidp ]; then
+			# cmd/devidp stands for a provider that has been running, as a
+			# real one has: it starts once and serves a warm-up, and only
+			# the app restarts for the cold bursts.
+			start_pair devidp
+			$LT -app $APP -users 128 -concurrency 64 -duration 0 -requests 0 >/dev/null
+			stop $PID
+		fi
 		for b in 1 2 3; do clean burst_cold $provider $b; done
-		start_pair $provider
+		start_app $provider
 		$LT -app $APP -users 64 -concurrency 8 -duration 0 -requests 0 >/dev/null # warm up
 		for b in 1 2 3 4 5; do clean burst $provider $b; done
 		clean sustained $provider
