@@ -47,14 +47,15 @@ func (a *Auth) verifyIDToken(ctx context.Context, d *discovered, raw string, tx 
 		return nil, nil, err
 	}
 	azp, azpOK := claims["azp"].(string)
-	authTime, authTimeOK := claims["auth_time"].(float64) // a JSON number
+	hasAuthTime := claims["auth_time"] != nil
+	authTime, authTimeOK := claims["auth_time"].(float64) // a JSON number: seconds since the epoch
 	switch {
 	case claims["azp"] != nil && !azpOK:
 		return nil, nil, errors.New("ID token azp is not a string")
-	case claims["auth_time"] != nil && !authTimeOK:
-		return nil, nil, errors.New("ID token auth_time is not a number")
+	case hasAuthTime && (!authTimeOK || authTime <= 0 || authTime > float64(now.Add(skew).Unix())):
+		return nil, nil, errors.New("ID token auth_time is not a time in the past")
 	// Core 3.1.3.7 (11): with max_age, auth_time must show a recent sign-in.
-	case tx.CheckMaxAge && (authTime == 0 || now.After(time.Unix(int64(authTime), 0).Add(time.Duration(tx.MaxAge)*time.Second+skew))):
+	case tx.CheckMaxAge && (!hasAuthTime || float64(now.Unix())-authTime > float64(tx.MaxAge)+skew.Seconds()):
 		return nil, nil, errors.New("ID token auth_time missing or older than max_age")
 	case (len(tok.Audience) > 1 || azp != "") && azp != a.cfg.ClientID:
 		return nil, nil, errors.New("ID token azp is not this client")
