@@ -111,7 +111,9 @@ func (b *loginBaseline) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {r.URL.Query().Get("code")},
 		"redirect_uri": {b.redirectURI}, "code_verifier": {verifier}}
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, b.tokenURL, strings.NewReader(form.Encode()))
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.tokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -136,8 +138,11 @@ func (b *loginBaseline) redeem(req *http.Request) error {
 	var t struct {
 		IDToken string `json:"id_token"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&t); err != nil || resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("token endpoint: status %d", resp.StatusCode)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&t); err != nil {
+		return fmt.Errorf("token endpoint: %w", err)
 	}
 	if t.IDToken == "" {
 		return errors.New("token endpoint: no ID token")

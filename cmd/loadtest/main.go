@@ -118,8 +118,10 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-startup needs the command to start after the flags")
 	case o.startup == 0 && fs.NArg() > 0:
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
-	case o.provider != "" && (!o.serveBaseline || o.client == ""):
-		return o, errors.New("-provider goes with -serve-baseline and -client")
+	case (o.provider != "" || o.client != "") && (!o.serveBaseline || o.client == "" || o.provider == ""):
+		return o, errors.New("-provider and -client go together, with -serve-baseline")
+	case o.provider != "" && strings.HasPrefix(o.addr, ":"):
+		return o, fmt.Errorf("-addr %s: give the host too (as in 127.0.0.1%s): it is in the baseline's redirect URI", o.addr, o.addr)
 	case o.serveBaseline && o.size < len(baselineHead)+len(baselineTail):
 		return o, fmt.Errorf("-size %d: want at least %d bytes", o.size, len(baselineHead)+len(baselineTail))
 	case o.users < 0 || o.concurrency < 1 || o.requests < 0 || o.duration < 0 || o.timeout <= 0:
@@ -182,7 +184,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if o.duration > 0 || o.requests > 0 {
 		cpu.start()
-		pages := pagePhase(ctx, &http.Client{Transport: tr, CheckRedirect: noRedirects}, cookies, app, o)
+		pages := pagePhase(ctx, &http.Client{Transport: tr, Timeout: o.timeout, CheckRedirect: noRedirects}, cookies, app, o)
 		cpu.stop(&pages)
 		res.Pages = &pages
 	}
@@ -263,9 +265,9 @@ func newTransport(concurrency int) *http.Transport {
 // follows redirects until the app's callback answers: a sign-in is
 // complete when the callback has stored the session and redirects to the
 // page the user started from.
-func newBrowser(tr http.RoundTripper) *http.Client {
+func newBrowser(tr http.RoundTripper, timeout time.Duration) *http.Client {
 	jar, _ := cookiejar.New(nil)
-	return &http.Client{Transport: tr, Jar: jar,
+	return &http.Client{Transport: tr, Jar: jar, Timeout: timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if via[len(via)-1].URL.Path == "/callback" {
 				return http.ErrUseLastResponse
@@ -291,7 +293,7 @@ func checkSignedIn(ctx context.Context, clients []*http.Client, app string, o op
 	for range o.concurrency {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < len(clients) && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
-				status, _, body, err := get(ctx, clients[i], app+"/", o.timeout)
+				status, _, body, err := get(ctx, clients[i], app+"/")
 				if err == nil && (status != http.StatusOK || !signedIn(body)) {
 					err = errors.New("after sign-in: the page does not welcome a signed-in user")
 				}
@@ -337,9 +339,9 @@ func loginPhase(ctx context.Context, tr http.RoundTripper, app string, o options
 				if i >= o.users {
 					return
 				}
-				c := newBrowser(tr)
+				c := newBrowser(tr, o.timeout)
 				t0 := time.Now()
-				err := signIn(ctx, c, app, i, o.timeout)
+				err := signIn(ctx, c, app, i)
 				lat[w] = append(lat[w], time.Since(t0))
 				mu.Lock()
 				if err != nil {
@@ -357,8 +359,8 @@ func loginPhase(ctx context.Context, tr http.RoundTripper, app string, o options
 
 // signIn signs user i in as a browser would: the app's /login leads to the
 // provider's sign-in form, whose submission leads back to the app's page.
-func signIn(ctx context.Context, c *http.Client, app string, i int, timeout time.Duration) error {
-	status, page, body, err := get(ctx, c, app+"/login", timeout)
+func signIn(ctx context.Context, c *http.Client, app string, i int) error {
+	status, page, body, err := get(ctx, c, app+"/login")
 	if err != nil {
 		return err
 	}
@@ -374,7 +376,7 @@ func signIn(ctx context.Context, c *http.Client, app string, i int, timeout time
 	form.Set("signin", "1")
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, action, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	status, at, _, err := do(c, req, timeout)
+	status, at, _, err := do(c, req)
 	switch {
 	case err != nil:
 		return err
@@ -400,23 +402,23 @@ func signInForm(page *url.URL, body []byte) (string, url.Values, error) {
 			break
 		}
 		rest = after
-		if !bytes.Contains(inner, []byte(`name="email"`)) {
+		form := url.Values{}
+		for in := inner; ; {
+			input, _, after, ok := element(in, "input")
+			if !ok {
+				break
+			}
+			in = after
+			if name := attr(input, "name"); name != "" {
+				form.Set(name, attr(input, "value"))
+			}
+		}
+		if !form.Has("email") {
 			continue
 		}
 		action, err := page.Parse(attr(tag, "action"))
 		if err != nil {
 			return "", nil, fmt.Errorf("sign-in form action: %w", err)
-		}
-		form := url.Values{}
-		for in := inner; ; {
-			tag, _, after, ok := element(in, "input")
-			if !ok {
-				break
-			}
-			in = after
-			if name := attr(tag, "name"); name != "" {
-				form.Set(name, attr(tag, "value"))
-			}
 		}
 		return action.String(), form, nil
 	}
@@ -476,21 +478,17 @@ func signedIn(body []byte) bool {
 	return bytes.Contains(body, []byte("Welcome")) && !bytes.Contains(body, []byte("Welcome Guest"))
 }
 
-func get(ctx context.Context, c *http.Client, rawURL string, timeout time.Duration) (int, *url.URL, []byte, error) {
+func get(ctx context.Context, c *http.Client, rawURL string) (int, *url.URL, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	return do(c, req, timeout)
+	return do(c, req)
 }
 
-// do sends req, following redirects, and reads the final response, all
-// within timeout. The bound is a context deadline rather than
-// http.Client's Timeout, which runs a goroutine per request.
-func do(c *http.Client, req *http.Request, timeout time.Duration) (int, *url.URL, []byte, error) {
-	ctx, cancel := context.WithTimeout(req.Context(), timeout)
-	defer cancel()
-	resp, err := c.Do(req.WithContext(ctx))
+// do sends req, following redirects, and reads the final response.
+func do(c *http.Client, req *http.Request) (int, *url.URL, []byte, error) {
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, nil, nil, cleanErr(err)
 	}
@@ -547,7 +545,7 @@ func pagePhase(ctx context.Context, c *http.Client, cookies []string, app string
 					req.Header.Set("Cookie", cookie)
 				}
 				t0 := time.Now()
-				status, _, body, err := do(c, req, o.timeout)
+				status, _, body, err := do(c, req)
 				d := time.Since(t0)
 				if err != nil && ctx.Err() != nil {
 					return // cut short by the end of the phase: not a failure

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -148,14 +149,27 @@ func TestLoginBaseline(t *testing.T) {
 	r := runJSON(t, "-app", base, "-users", "4", "-concurrency", "2", "-requests", "8", "-duration", "0")
 	checkPhase(t, r.Login, "login", 4)
 	checkPhase(t, r.Pages, "pages", 8)
-	for _, path := range []string{"/callback?code=c&state=s", "/callback"} {
-		resp, err := http.Get(base + path)
+	// A browser with a login under way, at a callback of another login;
+	// then browsers with none.
+	jar, _ := cookiejar.New(nil)
+	started := &http.Client{Jar: jar, CheckRedirect: noRedirects}
+	for _, step := range []struct {
+		client     *http.Client
+		path       string
+		wantStatus int
+	}{
+		{started, "/login", http.StatusFound},
+		{started, "/callback?code=c&state=another", http.StatusBadRequest},
+		{http.DefaultClient, "/callback?code=c&state=s", http.StatusBadRequest},
+		{http.DefaultClient, "/callback", http.StatusBadRequest},
+	} {
+		resp, err := step.client.Get(base + step.path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("GET %s without a login under way: %d, want 400", path, resp.StatusCode)
+		if resp.StatusCode != step.wantStatus {
+			t.Errorf("GET %s: %d, want %d", step.path, resp.StatusCode, step.wantStatus)
 		}
 	}
 }
@@ -196,6 +210,8 @@ func TestFlags(t *testing.T) {
 		{"-serve-baseline", "-size", "10"},
 		{"-provider", "http://127.0.0.1:9000", "-client", "app:secret"}, // without -serve-baseline
 		{"-serve-baseline", "-provider", "http://127.0.0.1:9000"},       // without -client
+		{"-serve-baseline", "-client", "app:secret"},                    // without -provider
+		{"-serve-baseline", "-addr", ":3101", "-provider", "http://127.0.0.1:9000", "-client", "app:secret"},
 		{"extra"},
 	} {
 		if _, err := parseFlags(args); err == nil {
@@ -251,6 +267,7 @@ func TestSignInForm(t *testing.T) {
 		{"attributes across lines; data-name is not name", `<form
 action="https://idp.example/signin"><input data-name="x"
 name="email" value="a@example.com"><inputmode name="no" value="no"></form>`, "https://idp.example/signin", url.Values{"email": {"a@example.com"}}},
+		{"data-name is not an email field", `<form action="/x"><input data-name="email" name="q" value=""></form>`, "", nil},
 		{"no email field", `<form action="/x"><input name="user" value=""></form>`, "", nil},
 		{"unclosed form", `<form action="/x"><input name="email" value="">`, "", nil},
 		{"no form", `<p>Signed in</p>`, "", nil},
