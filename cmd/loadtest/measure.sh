@@ -42,7 +42,8 @@ foreign() { pgrep -a -f '^(\S*/)?(go|compile|link|vet|asm|cgo)( |$)|\.test( |$)'
 touch "$RES/foreign.log"
 (while sleep 0.5; do f=$(foreign | tr '\n' ' ') && echo "$(date +%T) $f" >>"$RES/foreign.log"; done) &
 SAMPLER=$!
-trap 'kill $SAMPLER 2>/dev/null || true' EXIT
+# On the way out, also the servers of a measurement cut short.
+trap 'kill $SAMPLER ${PID:-} ${IDP_PID:-} ${BLPID:-} 2>/dev/null || true' EXIT
 wait_quiet() { # three quiet seconds in a row, or give up after ten minutes
 	local quiet=0 waited=0
 	while [ $quiet -lt 3 ] && [ $waited -lt 600 ]; do
