@@ -26,15 +26,7 @@ func TestKeyFetchIsBoundedByTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jws, err := signer.Sign([]byte(`{"sub":"u"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, _ := jws.CompactSerialize()
+	token := signedToken(t, key, "k1")
 
 	ks := newKeySet(hang.URL, &http.Client{}, 50*time.Millisecond, []string{"RS256"})
 	done := make(chan error, 1)
@@ -58,18 +50,6 @@ func TestKeyFetchIsBoundedByTimeout(t *testing.T) {
 func TestKeySelection(t *testing.T) {
 	keyA, _ := rsa.GenerateKey(rand.Reader, 2048)
 	keyB, _ := rsa.GenerateKey(rand.Reader, 2048)
-	sign := func(key *rsa.PrivateKey, kid string) string {
-		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		jws, err := signer.Sign([]byte(`{"sub":"u"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		token, _ := jws.CompactSerialize()
-		return token
-	}
 	pub := func(key *rsa.PrivateKey, kid, use string) jose.JSONWebKey {
 		return jose.JSONWebKey{Key: &key.PublicKey, KeyID: kid, Use: use, Algorithm: "RS256"}
 	}
@@ -79,11 +59,11 @@ func TestKeySelection(t *testing.T) {
 		token string
 		ok    bool
 	}{
-		{"kid names a signing key", []jose.JSONWebKey{pub(keyB, "b", "sig"), pub(keyA, "a", "sig")}, sign(keyA, "a"), true},
-		{"kid names another key", []jose.JSONWebKey{pub(keyB, "a", "sig")}, sign(keyA, "a"), false},
-		{"kid names an encryption key", []jose.JSONWebKey{pub(keyA, "a", "enc"), pub(keyB, "b", "sig")}, sign(keyA, "a"), false},
-		{"no kid, one signing key", []jose.JSONWebKey{pub(keyA, "a", ""), pub(keyB, "b", "enc")}, sign(keyA, ""), true},
-		{"no kid, two signing keys", []jose.JSONWebKey{pub(keyA, "a", "sig"), pub(keyB, "b", "sig")}, sign(keyA, ""), false},
+		{"kid names a signing key", []jose.JSONWebKey{pub(keyB, "b", "sig"), pub(keyA, "a", "sig")}, signedToken(t, keyA, "a"), true},
+		{"kid names another key", []jose.JSONWebKey{pub(keyB, "a", "sig")}, signedToken(t, keyA, "a"), false},
+		{"kid names an encryption key", []jose.JSONWebKey{pub(keyA, "a", "enc"), pub(keyB, "b", "sig")}, signedToken(t, keyA, "a"), false},
+		{"no kid, one signing key", []jose.JSONWebKey{pub(keyA, "a", ""), pub(keyB, "b", "enc")}, signedToken(t, keyA, ""), true},
+		{"no kid, two signing keys", []jose.JSONWebKey{pub(keyA, "a", "sig"), pub(keyB, "b", "sig")}, signedToken(t, keyA, ""), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,4 +81,23 @@ func TestKeySelection(t *testing.T) {
 			}
 		})
 	}
+}
+
+// signedToken is an RS256 JWS of {"sub":"u"} by key, with kid in its
+// header unless empty.
+func signedToken(t *testing.T, key *rsa.PrivateKey, kid string) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := signer.Sign([]byte(`{"sub":"u"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
 }
