@@ -195,15 +195,25 @@ fi
 
 # 4. Bursts of 64 concurrent logins, memory store: three right after the
 # app starts, then five on a warmed-up app, per provider; then 2000 logins
-# with 64 workers. The embedded provider starts with the app; cmd/devidp
-# keeps running while the app restarts.
+# with 64 workers, and the same with the login baseline. The embedded
+# provider starts with the app; cmd/devidp keeps running while the app
+# restarts.
 burst() { # provider run
 	log "64 concurrent logins: $1, burst $2"
 	$LT -app $APP -users 64 -concurrency 64 -duration 0 -requests 0 -pids "$PIDS" -json >"$RES/burst64-$1-$2.json"
 }
-sustained() { # provider
+sustained() { # provider [url pids]
 	log "2000 logins, 64 workers: $1"
-	$LT -app $APP -users 2000 -concurrency 64 -duration 0 -requests 0 -pids "$PIDS" -json >"$RES/sustained64-$1.json"
+	$LT -app "${2:-$APP}" -users 2000 -concurrency 64 -duration 0 -requests 0 -pids "${3:-$PIDS}" -json >"$RES/sustained64-$1.json"
+}
+# The login baseline with 64 workers, against the running cmd/devidp.
+sustained_baseline() {
+	$LT -serve-baseline -addr 127.0.0.1:3101 -size "$SIZE" -provider $IDP -client app:app-secret >/dev/null &
+	BLPID=$!
+	wait_ok $BASELOGIN/
+	$LT -app $BASELOGIN -users 200 -concurrency 8 -duration 0 -requests 0 >/dev/null # warm up
+	clean sustained baseline $BASELOGIN $BLPID,$IDP_PID
+	stop $BLPID
 }
 burst_cold() { # provider run: the first burst after the app starts
 	start_app $1
@@ -225,6 +235,7 @@ if part burst; then
 		$LT -app $APP -users 64 -concurrency 8 -duration 0 -requests 0 >/dev/null # warm up
 		for b in 1 2 3 4 5; do clean burst $provider $b; done
 		clean sustained $provider
+		if [ $provider = devidp ]; then sustained_baseline; fi
 		stop_pair $provider
 	done
 fi
