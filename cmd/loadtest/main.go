@@ -283,36 +283,29 @@ func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastR
 // the others count as failed logins in r.
 func checkSignedIn(ctx context.Context, clients []*http.Client, app string, o options, r *result) []string {
 	var (
-		next    atomic.Int64
 		mu      sync.Mutex
 		cookies []string
 		checked int
 	)
 	appURL, _ := url.Parse(app + "/")
-	var wg sync.WaitGroup
-	for range o.concurrency {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < len(clients) && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
-				status, _, body, err := get(ctx, clients[i], app+"/")
-				if err == nil && (status != http.StatusOK || !signedIn(body)) {
-					err = errors.New("after sign-in: the page does not welcome a signed-in user")
-				}
-				var header []string
-				for _, c := range clients[i].Jar.Cookies(appURL) {
-					header = append(header, c.String())
-				}
-				mu.Lock()
-				checked++
-				if err != nil {
-					r.fail(err)
-				} else {
-					cookies = append(cookies, strings.Join(header, "; "))
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	work(ctx, o.concurrency, len(clients), func(_, i int) {
+		status, _, body, err := get(ctx, clients[i], app+"/")
+		if err == nil && (status != http.StatusOK || !signedIn(body)) {
+			err = errors.New("after sign-in: the page does not welcome a signed-in user")
+		}
+		var header []string
+		for _, c := range clients[i].Jar.Cookies(appURL) {
+			header = append(header, c.String())
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		checked++
+		if err != nil {
+			r.fail(err)
+		} else {
+			cookies = append(cookies, strings.Join(header, "; "))
+		}
+	})
 	// Users left unchecked when ctx ended are not known to be signed in.
 	for range len(clients) - checked {
 		r.fail(errors.New("after sign-in: not checked, interrupted"))
@@ -320,40 +313,49 @@ func checkSignedIn(ctx context.Context, clients []*http.Client, app string, o op
 	return cookies
 }
 
+// work runs do(w, i) for i = 0, 1, 2, ... below limit (without a bound
+// when limit is negative) on n workers, w being the worker's number, and
+// stops when ctx ends.
+func work(ctx context.Context, n, limit int, do func(w, i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range n {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if limit >= 0 && i >= limit {
+					return
+				}
+				do(w, i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // loginPhase signs in o.users users with o.concurrency workers and returns
 // the clients of those who signed in.
 func loginPhase(ctx context.Context, tr http.RoundTripper, app string, o options) ([]*http.Client, result) {
 	var (
-		next    atomic.Int64
 		mu      sync.Mutex
 		clients []*http.Client
 		errs    = map[string]int{}
 	)
 	lat := make([][]time.Duration, o.concurrency)
 	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range o.concurrency {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= o.users {
-					return
-				}
-				c := newBrowser(tr, o.timeout)
-				t0 := time.Now()
-				err := signIn(ctx, c, app, i)
-				lat[w] = append(lat[w], time.Since(t0))
-				mu.Lock()
-				if err != nil {
-					errs[err.Error()]++
-				} else {
-					clients = append(clients, c)
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	work(ctx, o.concurrency, o.users, func(w, i int) {
+		c := newBrowser(tr, o.timeout)
+		t0 := time.Now()
+		err := signIn(ctx, c, app, i)
+		lat[w] = append(lat[w], time.Since(t0))
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs[err.Error()]++
+		} else {
+			clients = append(clients, c)
+		}
+	})
 	return clients, summarize("login", time.Since(start), lat, errs)
 }
 
@@ -521,56 +523,50 @@ func pagePhase(ctx context.Context, c *http.Client, cookies []string, app string
 		defer cancel()
 	}
 	var (
-		next atomic.Int64
 		mu   sync.Mutex
 		errs = map[string]int{}
 		size atomic.Int64 // size of a page body, for -serve-baseline -size
 	)
 	lat := make([][]time.Duration, o.concurrency)
 	wantSignedIn := o.users > 0
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range o.concurrency {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if o.requests > 0 && i >= o.requests {
-					return
-				}
-				req, err := http.NewRequestWithContext(ctx, http.MethodGet, app+"/", nil)
-				if err != nil {
-					return
-				}
-				if cookie := cookies[i%len(cookies)]; cookie != "" {
-					req.Header.Set("Cookie", cookie)
-				}
-				t0 := time.Now()
-				status, _, body, err := do(c, req)
-				d := time.Since(t0)
-				if err != nil && ctx.Err() != nil {
-					return // cut short by the end of the phase: not a failure
-				}
-				switch {
-				case err != nil:
-				case status != http.StatusOK:
-					err = fmt.Errorf("status %d", status)
-				case !bytes.Contains(body, []byte("Welcome")):
-					err = errors.New(`page without "Welcome"`)
-				case wantSignedIn && !signedIn(body):
-					err = errors.New("page for a guest: the session was lost")
-				}
-				lat[w] = append(lat[w], d)
-				if err == nil {
-					size.Store(int64(len(body)))
-				} else {
-					mu.Lock()
-					errs[err.Error()]++
-					mu.Unlock()
-				}
-			}
-		})
+	limit := -1
+	if o.requests > 0 {
+		limit = o.requests
 	}
-	wg.Wait()
+	page, err := http.NewRequestWithContext(ctx, http.MethodGet, app+"/", nil)
+	if err != nil {
+		return result{Phase: "pages", Failures: 1, Errors: map[string]int{err.Error(): 1}}
+	}
+	start := time.Now()
+	work(ctx, o.concurrency, limit, func(w, i int) {
+		req := page.Clone(ctx)
+		if cookie := cookies[i%len(cookies)]; cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		t0 := time.Now()
+		status, _, body, err := do(c, req)
+		d := time.Since(t0)
+		if err != nil && ctx.Err() != nil {
+			return // cut short by the end of the phase: not a failure
+		}
+		switch {
+		case err != nil:
+		case status != http.StatusOK:
+			err = fmt.Errorf("status %d", status)
+		case !bytes.Contains(body, []byte("Welcome")):
+			err = errors.New(`page without "Welcome"`)
+		case wantSignedIn && !signedIn(body):
+			err = errors.New("page for a guest: the session was lost")
+		}
+		lat[w] = append(lat[w], d)
+		if err == nil {
+			size.Store(int64(len(body)))
+		} else {
+			mu.Lock()
+			errs[err.Error()]++
+			mu.Unlock()
+		}
+	})
 	r := summarize("pages", time.Since(start), lat, errs)
 	r.PageBytes = int(size.Load())
 	return r
