@@ -140,20 +140,3 @@ func TestAbsoluteLifetime(t *testing.T) {
 		}
 	}
 }
-
-func TestTransactionsExpire(t *testing.T) {
-	sm := scs.New()
-	ctx, _ := sm.Load(context.Background(), "")
-	start := time.Now()
-	saveTransaction(ctx, sm, "s1", transaction{Nonce: "n", Started: start})
-	saveTransaction(ctx, sm, "s2", transaction{Nonce: "n", Started: start})
-	if _, ok := takeTransaction(ctx, sm, "s1", start.Add(TransactionLifetime+time.Second)); ok {
-		t.Error("a login attempt older than TransactionLifetime completed")
-	}
-	if _, ok := takeTransaction(ctx, sm, "s2", start.Add(TransactionLifetime-time.Second)); !ok {
-		t.Error("a login attempt within TransactionLifetime did not complete")
-	}
-	if _, ok := takeTransaction(ctx, sm, "s2", start); ok {
-		t.Error("a login attempt completed twice")
-	}
-}

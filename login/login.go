@@ -11,6 +11,7 @@ package login
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/subtle"
 	"errors"
@@ -76,6 +77,12 @@ type Config struct {
 	// logout and signing out of all devices, and locks token refreshes
 	// across instances.
 	Store sessionstore.Store
+	// AttemptKey, 16, 24 or 32 bytes, encrypts and authenticates the
+	// cookies that carry login attempts between Login and Callback; every
+	// instance of an app must share it. Default: derived from ClientSecret
+	// (HKDF-SHA256), or, without one, random per process, so that a login
+	// completes only on the instance that started it.
+	AttemptKey []byte
 	// IdleTimeout signs out a user who made no request for this long; 0
 	// means never. The absolute limit is Sessions.Lifetime.
 	IdleTimeout time.Duration
@@ -148,6 +155,8 @@ func (e *Error) Unwrap() error { return e.Err }
 // concurrent use.
 type Auth struct {
 	cfg       Config
+	attempts  cipher.AEAD // seals login attempt cookies
+	secure    bool        // RedirectURL is https: attempt cookies are Secure
 	provider  lazyProvider
 	refreshes singleflight.Group // by session token
 	jtis      jtiCache
@@ -206,7 +215,15 @@ func New(cfg Config) (*Auth, error) {
 			http.Error(w, e.Title+": "+e.Message, e.Status)
 		}
 	}
-	a := &Auth{cfg: cfg}
+	attempts, err := newAttemptCipher(cfg.AttemptKey, cfg.ClientSecret)
+	if err != nil {
+		return nil, fmt.Errorf("login: AttemptKey: %w", err)
+	}
+	redirect, err := url.Parse(cfg.RedirectURL)
+	if err != nil {
+		return nil, fmt.Errorf("login: RedirectURL: %w", err)
+	}
+	a := &Auth{cfg: cfg, attempts: attempts, secure: redirect.Scheme == "https"}
 	a.provider.a = a
 	return a, nil
 }
@@ -228,8 +245,8 @@ func (a *Auth) ProviderStatus() (ready bool, lastErr error) {
 	return a.provider.status()
 }
 
-// Login starts a sign-in: it records a login attempt in the browser's
-// session and redirects to the provider's authorization endpoint. The
+// Login starts a sign-in: it sets a cookie that carries the login attempt
+// (encrypted, for ten minutes) and redirects to the provider's authorization endpoint. The
 // optional returnTo query parameter, a local path, is where the browser
 // goes after signing in.
 func (a *Auth) Login(w http.ResponseWriter, r *http.Request) {
@@ -280,7 +297,6 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request, params url.Values) 
 		returnTo = "/"
 	}
 	ctx := r.Context()
-	sm := a.cfg.Sessions
 	state := rand.Text()
 	merged := url.Values{}
 	for _, ps := range []url.Values{a.cfg.AuthParams, params} {
@@ -293,11 +309,9 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request, params url.Values) 
 		tx.MaxAge, _ = strconv.Atoi(v)
 		tx.CheckMaxAge = true
 	}
-	saveTransaction(ctx, sm, state, tx)
-	if _, signedIn := a.User(r); !signedIn {
-		// A browser that only started a login keeps its session no longer
-		// than the attempt lives.
-		sm.SetDeadline(ctx, tx.Started.Add(TransactionLifetime))
+	if err := a.saveTransaction(w, r, state, tx); err != nil {
+		a.fail(w, r, http.StatusInternalServerError, "Sign-in is unavailable", "Please try again.", err)
+		return
 	}
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(tx.Nonce), oauth2.S256ChallengeOption(tx.Verifier)}
 	for k, vs := range merged {
@@ -311,7 +325,7 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request, params url.Values) 
 }
 
 // Callback finishes a sign-in (OpenID Connect Core 3.1.2.5): it checks the
-// state against this browser's login attempts, redeems the code with the
+// state against this browser's login attempt cookies, redeems the code with the
 // attempt's PKCE verifier, validates the ID token, and stores the user in the
 // session under a new session ID.
 func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
@@ -324,7 +338,7 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 			"This sign-in response is missing its state. Please start signing in again.", nil)
 		return
 	}
-	tx, ok := takeTransaction(ctx, sm, state, a.cfg.Now())
+	tx, ok := a.takeTransaction(w, r, state, a.cfg.Now())
 	if !ok {
 		a.callbackFail(w, r, "invalid_state", http.StatusBadRequest, "Sign-in expired",
 			"This sign-in attempt is unknown, expired or already used. Please start signing in again.", nil)
@@ -391,8 +405,7 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	}
 	user := newUser(claims, marshalClaims(claims))
 
-	// A new session ID at sign-in defeats session fixation; RenewToken keeps
-	// the other tabs' pending logins.
+	// A new session ID at sign-in defeats session fixation.
 	if err := sm.RenewToken(ctx); err != nil {
 		a.callbackFail(w, r, "session_store", http.StatusServiceUnavailable, "Sign-in failed", "We could not start your session. Please try again.", err)
 		return
@@ -410,6 +423,7 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	sm.Put(ctx, sessionstore.SIDKey, user.SID)
 	sm.Put(ctx, csrfKey, rand.Text())
 	a.emit(ctx, Event{Kind: LoginSucceeded})
+	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, tx.ReturnTo, http.StatusSeeOther)
 }
 
@@ -588,6 +602,9 @@ func (a *Auth) RequireUser(next http.Handler) http.Handler {
 		if back, ok := SafeReturnTo(r.URL.RequestURI()); ok {
 			target += "?" + url.Values{"returnTo": {back}}.Encode()
 		}
+		// The redirect depends on the session: no cache may answer it
+		// for another visitor, or for this one once signed in.
+		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, target, http.StatusFound)
 	})
 }

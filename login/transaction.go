@@ -1,19 +1,26 @@
 package login
 
 import (
-	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/alexedwards/scs/v2"
-
-	"github.com/gologin/gologin/sessionstore"
 )
 
 // A transaction is one login attempt: what the callback needs to finish it.
-// It lives in the browser's session, server-side, under its state, so logins
-// started in several tabs each complete, and it is removed when used.
+// It travels in a cookie of its own, encrypted and authenticated with the
+// Auth's attempt key and bound to its state, so a login started by a client
+// writes nothing server-side (a flood of anonymous /login requests cannot
+// grow the store), logins started in several tabs each complete, and
+// every instance sharing the key can finish it. The callback clears it.
 type transaction struct {
 	Nonce    string
 	Verifier string // PKCE code verifier (RFC 7636)
@@ -25,54 +32,142 @@ type transaction struct {
 }
 
 const (
-	txPrefix = "login.tx."
 	// TransactionLifetime is how long a started login can be completed.
 	TransactionLifetime = 10 * time.Minute
 	// MaxPendingLogins caps the login attempts one browser can have open;
 	// starting another drops the oldest.
 	MaxPendingLogins = 8
 	maxStateLen      = 128
+	// txCookiePrefix starts the name of each login attempt's cookie; the
+	// rest names its state.
+	txCookiePrefix = "login_tx_"
 )
 
-func init() {
-	sessionstore.RegisterType("login.transaction", transaction{})
+// attemptKeyInfo separates the attempt key from any other use of the
+// client secret it may be derived from.
+const attemptKeyInfo = "gologin login attempt cookie v1"
+
+// newAttemptCipher returns the AEAD that seals attempt cookies: with key
+// when set, else with a key derived from the client secret (which every
+// instance of an app shares), else with a random key of this process.
+func newAttemptCipher(key []byte, clientSecret string) (cipher.AEAD, error) {
+	if key == nil && clientSecret != "" {
+		var err error
+		key, err = hkdf.Key(sha256.New, []byte(clientSecret), nil, attemptKeyInfo, 32)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if key == nil {
+		key = make([]byte, 32)
+		rand.Read(key)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
 }
 
-// saveTransaction stores tx under state, dropping expired attempts and the
-// oldest ones beyond MaxPendingLogins.
-func saveTransaction(ctx context.Context, sm *scs.SessionManager, state string, tx transaction) {
+// txCookieName is the name of state's attempt cookie: a digest, so the
+// name has only cookie-safe characters whatever the state holds.
+func txCookieName(secure bool, state string) string {
+	sum := sha256.Sum256([]byte(state))
+	name := txCookiePrefix + hex.EncodeToString(sum[:8])
+	if secure {
+		// __Host- cookies are https-only, host-only and path=/ (RFC 6265bis).
+		return "__Host-" + name
+	}
+	return name
+}
+
+// attemptCookie is the cookie of one attempt; value empty clears it.
+func (a *Auth) attemptCookie(name, value string) *http.Cookie {
+	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: a.secure,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(TransactionLifetime / time.Second)}
+	if value == "" {
+		c.MaxAge = -1
+	}
+	return c
+}
+
+// sealTransaction encrypts tx for state's cookie; the cookie's name, and so
+// the state, is the additional data, so a cookie opens only for its state.
+func (a *Auth) sealTransaction(name string, tx transaction) (string, error) {
+	plain, err := json.Marshal(tx)
+	if err != nil {
+		return "", err
+	}
+	nonce := make([]byte, a.attempts.NonceSize(), a.attempts.NonceSize()+len(plain)+a.attempts.Overhead())
+	rand.Read(nonce)
+	return base64.RawURLEncoding.EncodeToString(a.attempts.Seal(nonce, nonce, plain, []byte(name))), nil
+}
+
+func (a *Auth) openTransaction(name, value string) (transaction, bool) {
+	sealed, err := base64.RawURLEncoding.DecodeString(value)
+	if err != nil || len(sealed) < a.attempts.NonceSize() {
+		return transaction{}, false
+	}
+	n := a.attempts.NonceSize()
+	plain, err := a.attempts.Open(nil, sealed[:n], sealed[n:], []byte(name))
+	if err != nil {
+		return transaction{}, false
+	}
+	var tx transaction
+	if json.Unmarshal(plain, &tx) != nil {
+		return transaction{}, false
+	}
+	return tx, true
+}
+
+// saveTransaction sets the cookie of state's attempt, clearing the oldest
+// of the browser's open attempts beyond MaxPendingLogins, and unreadable or
+// expired ones.
+func (a *Auth) saveTransaction(w http.ResponseWriter, r *http.Request, state string, tx transaction) error {
 	type pending struct {
-		key     string
+		name    string
 		started time.Time
 	}
 	var open []pending
-	for _, k := range sm.Keys(ctx) {
-		if !strings.HasPrefix(k, txPrefix) {
+	for _, c := range r.Cookies() {
+		if !strings.HasPrefix(strings.TrimPrefix(c.Name, "__Host-"), txCookiePrefix) {
 			continue
 		}
-		old, ok := sm.Get(ctx, k).(transaction)
+		old, ok := a.openTransaction(c.Name, c.Value)
 		if !ok || tx.Started.Sub(old.Started) > TransactionLifetime {
-			sm.Remove(ctx, k)
+			http.SetCookie(w, a.attemptCookie(c.Name, ""))
 			continue
 		}
-		open = append(open, pending{k, old.Started})
+		open = append(open, pending{c.Name, old.Started})
 	}
 	slices.SortFunc(open, func(a, b pending) int { return a.started.Compare(b.started) })
 	for len(open) >= MaxPendingLogins {
-		sm.Remove(ctx, open[0].key)
+		http.SetCookie(w, a.attemptCookie(open[0].name, ""))
 		open = open[1:]
 	}
-	sm.Put(ctx, txPrefix+state, tx)
+	name := txCookieName(a.secure, state)
+	value, err := a.sealTransaction(name, tx)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, a.attemptCookie(name, value))
+	return nil
 }
 
-// takeTransaction removes and returns the transaction of state, if it exists
-// and has not expired.
-func takeTransaction(ctx context.Context, sm *scs.SessionManager, state string, now time.Time) (transaction, bool) {
+// takeTransaction clears the cookie of state's attempt and returns the
+// attempt, if the browser sent it, it opens for state and has not expired.
+func (a *Auth) takeTransaction(w http.ResponseWriter, r *http.Request, state string, now time.Time) (transaction, bool) {
 	if state == "" || len(state) > maxStateLen {
 		return transaction{}, false
 	}
-	tx, ok := sm.Pop(ctx, txPrefix+state).(transaction)
-	if !ok || now.Sub(tx.Started) > TransactionLifetime {
+	name := txCookieName(a.secure, state)
+	c, err := r.Cookie(name)
+	if err != nil {
+		return transaction{}, false
+	}
+	http.SetCookie(w, a.attemptCookie(name, ""))
+	tx, ok := a.openTransaction(name, c.Value)
+	if !ok || now.Sub(tx.Started) > TransactionLifetime || tx.Started.After(now.Add(a.cfg.ClockSkew)) {
 		return transaction{}, false
 	}
 	return tx, true

@@ -45,7 +45,11 @@ func serveApp(t *testing.T, srv *httptest.Server, env map[string]string) (string
 	}
 	secrets.add(vars["OIDC_CLIENT_SECRET"], vars["AUTH0_CLIENT_SECRET"])
 	srv.Config.Handler = recordSecrets(a)
-	srv.Start()
+	if strings.HasPrefix(vars["APP_BASE_URL"], "https://") {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(func() {
 		srv.Close()
 		a.Close()

@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -120,15 +121,25 @@ func benchCookie(resp *http.Response) *http.Cookie {
 	return nil
 }
 
+// attemptCookieOf returns the login attempt cookie resp sets, or nil.
+func attemptCookieOf(resp *http.Response) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if strings.HasPrefix(c.Name, "login_tx_") {
+			return c
+		}
+	}
+	return nil
+}
+
 // benchSignIn signs in as name and email through the embedded provider's
 // form, all in-process: GET /login, GET the provider's sign-in page, POST
 // its form, GET /callback. It returns the signed-in session cookie.
 func benchSignIn(tb testing.TB, a *App, name, email string) *http.Cookie {
 	tb.Helper()
 	resp := benchServe(a, "GET", benchBase+"/login", nil, nil)
-	cookie := benchCookie(resp)
+	cookie := attemptCookieOf(resp)
 	if resp.StatusCode != http.StatusFound || cookie == nil {
-		tb.Fatalf("GET /login: got %d (cookie %v), want 302 with a session cookie", resp.StatusCode, cookie != nil)
+		tb.Fatalf("GET /login: got %d (cookie %v), want 302 with a login attempt cookie", resp.StatusCode, cookie != nil)
 	}
 	authorize := resp.Header.Get("Location")
 	resp = benchServe(a, "GET", authorize, nil, nil)
@@ -248,6 +259,60 @@ func BenchmarkLogin(b *testing.B) {
 			wantWelcome(b, a, last, fmt.Sprintf("User %d", i))
 		})
 	}
+}
+
+// BenchmarkAnonymousLogins is a flood of GET /login from clients that
+// send no cookie back, as a script would. Each op is one such request; at
+// the end it reports what the flood left behind: the growth of the live
+// heap (after a collection), the store's records and, for SQLite, the
+// database file's size. With -benchtime=100000x it is the measurement of
+// 100,000 anonymous logins in BENCHMARKS.md.
+func BenchmarkAnonymousLogins(b *testing.B) {
+	for _, kind := range []string{"memory", "sqlite"} {
+		b.Run(kind, func(b *testing.B) {
+			location := benchLocation(b, kind)
+			a := newBenchApp(b, location)
+			heapBefore := liveHeap()
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest("GET", benchBase+"/login?returnTo=/"+strings.Repeat("x", 1024), nil)
+				w := httptest.NewRecorder()
+				a.ServeHTTP(w, r)
+				if w.Code != http.StatusFound {
+					b.Fatalf("GET /login: %d", w.Code)
+				}
+			}
+			b.StopTimer()
+			records, err := a.store.Count(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(max(liveHeap()-heapBefore, 0))/(1<<20), "heap-growth-MiB")
+			b.ReportMetric(float64(records), "records")
+			if path, ok := strings.CutPrefix(location, "sqlite:"); ok {
+				b.ReportMetric(float64(fileSizes(path))/(1<<20), "db-MiB")
+			}
+		})
+	}
+}
+
+// liveHeap is the heap in use after a full collection.
+func liveHeap() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse)
+}
+
+// fileSizes is the size of the SQLite database at path with its WAL.
+func fileSizes(path string) int64 {
+	var n int64
+	for _, p := range []string{path, path + "-wal"} {
+		if fi, err := os.Stat(p); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
 }
 
 // TestSessionRecordSize signs in once and logs the size of what the store

@@ -1,10 +1,14 @@
 package app
 
 import (
+	"context"
+	"crypto/tls"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -55,16 +59,45 @@ func TestSessionCookie(t *testing.T) {
 	}
 	for _, tt := range tests {
 		env := map[string]string{"SESSION_STORE": "memory"}
+		srv := httptest.NewUnstartedServer(nil)
 		if tt.base != "" {
 			env["APP_BASE_URL"] = tt.base
 		}
-		base, _ := startApp(t, env)
-		p := testclient.New(t).NoRedirects().Get(base + "/login")
-		c, err := http.ParseSetCookie(p.Header.Get("Set-Cookie"))
-		if err != nil {
-			t.Fatalf("%s: /login set no session cookie: %v", tt.name, err)
+		base, _ := serveApp(t, srv, env)
+		b := testclient.New(t)
+		if tt.wantSecure {
+			// The browser reaches the base URL's host at the test server.
+			addr := srv.Listener.Addr().String()
+			b.Client.Transport = &http.Transport{
+				TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+				DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+					return (&net.Dialer{}).DialContext(ctx, network, addr)
+				},
+			}
+			base = tt.base
 		}
-		if c.Name != tt.name || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure != tt.wantSecure || c.Path != "/" || c.Domain != "" {
+		login := b.NoRedirects().Get(base + "/login")
+		if c := login.Header.Values("Set-Cookie"); len(c) != 1 || strings.Contains(c[0], tt.name+"=") {
+			t.Errorf("%s: /login set %q; want only the login attempt's cookie, no session", tt.name, c)
+		}
+		var session *http.Cookie
+		b.Client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			for _, h := range req.Response.Header.Values("Set-Cookie") {
+				if c, err := http.ParseSetCookie(h); err == nil && c.Name == tt.name {
+					session = c
+				}
+			}
+			return nil
+		}
+		p := signInDev(t, b, base, "/login", "Ada", "ada@example.com")
+		if !strings.Contains(p.Body, "Welcome Ada!") {
+			t.Fatalf("%s: not signed in:\n%s", tt.name, p.Body)
+		}
+		if session == nil {
+			t.Fatalf("%s: sign-in set no %s cookie", tt.name, tt.name)
+		}
+		c := session
+		if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure != tt.wantSecure || c.Path != "/" || c.Domain != "" {
 			t.Errorf("cookie %+v: want %s, HttpOnly, SameSite=Lax, Secure=%v, Path=/, no Domain", c, tt.name, tt.wantSecure)
 		}
 		// 32 random bytes from crypto/rand, base64: 256 bits.
@@ -89,21 +122,22 @@ func TestSessionIDChangesAtLoginAndLogout(t *testing.T) {
 		}
 		return ""
 	}
-	p := b.Get(base + "/login")
-	before := sessionID()
-	p = b.Submit(p.Form(t, "/authorize"), map[string]string{"name": "Ada", "email": "ada@example.com"})
+	// An ID planted by an attacker before sign-in (session fixation).
+	before := "planted-by-an-attacker-0123456789abcdefghijkl"
+	b.Client.Jar.SetCookies(u, []*http.Cookie{{Name: "session", Value: before}})
+	p := signInDev(t, b, base, "/login", "Ada", "ada@example.com")
 	during := sessionID()
 	b.Submit(p.Form(t, "/logout"), nil)
-	b.Get(base + "/login")
+	signInDev(t, b, base, "/login", "Ada", "ada@example.com")
 	after := sessionID()
-	if before == "" || during == "" || after == "" || before == during || during == after {
-		t.Fatalf("session IDs before login, signed in, after logout: %.8s… %.8s… %.8s…; want three different IDs", before, during, after)
+	if during == "" || after == "" || before == during || during == after {
+		t.Fatalf("session IDs planted, signed in, signed in again after logout: %.8s… %.8s… %.8s…; want three different IDs", before, during, after)
 	}
-	// The pre-login session ID no longer works.
+	// The planted ID signs nobody in.
 	fixation := testclient.New(t)
 	fixation.Client.Jar.SetCookies(u, []*http.Cookie{{Name: "session", Value: before}})
 	if p := fixation.Get(base + "/"); !strings.Contains(p.Body, "Welcome Guest") {
-		t.Fatalf("the pre-login session ID signs someone in:\n%s", p.Body)
+		t.Fatalf("the planted session ID signs someone in:\n%s", p.Body)
 	}
 }
 
@@ -146,6 +180,28 @@ func TestPendingLoginsAreCapped(t *testing.T) {
 	}
 	if p := b.Submit(forms[11], nil); p.Status != http.StatusOK || !strings.Contains(p.Body, "Welcome Demo User!") {
 		t.Errorf("newest of 12 pending logins: got %d, want signed in", p.Status)
+	}
+}
+
+// TestAnonymousLoginsWriteNothing is a flood of GET /login from a client
+// that keeps no cookies: it must leave no record in the store.
+func TestAnonymousLoginsWriteNothing(t *testing.T) {
+	for _, store := range []string{"memory", "sqlite"} {
+		env := map[string]string{}
+		if store == "memory" {
+			env["SESSION_STORE"] = "memory"
+		}
+		base, a := startApp(t, env)
+		c := testclient.New(t).NoRedirects()
+		c.Client.Jar = nil
+		for i := range 300 {
+			if p := c.Get(base + "/login?returnTo=/page/" + strconv.Itoa(i)); p.Status != http.StatusFound {
+				t.Fatalf("%s: anonymous GET /login: %d", store, p.Status)
+			}
+		}
+		if n, err := a.store.Count(context.Background()); err != nil || n != 0 {
+			t.Errorf("%s: 300 anonymous logins left %d session records (%v), want none", store, n, err)
+		}
 	}
 }
 

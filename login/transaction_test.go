@@ -1,0 +1,143 @@
+package login
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/gologin/gologin/sessionstore"
+)
+
+// attemptAuth is an Auth for tests of login attempt cookies alone.
+func attemptAuth(t *testing.T, redirectURL string) *Auth {
+	t.Helper()
+	sm := scs.New()
+	sm.Store = sessionstore.NewMemory()
+	sm.Codec = sessionstore.Codec{}
+	a, err := New(Config{Issuer: "https://op.example", ClientID: "c", ClientSecret: "s", RedirectURL: redirectURL, Sessions: sm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// save starts an attempt for state with the browser's cookies jar, and
+// returns the cookies the response sets.
+func save(t *testing.T, a *Auth, jar []*http.Cookie, state string, started time.Time) []*http.Cookie {
+	t.Helper()
+	r := httptest.NewRequest("GET", "/login", nil)
+	for _, c := range jar {
+		r.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	if err := a.saveTransaction(w, r, state, transaction{Nonce: "n-" + state, Started: started}); err != nil {
+		t.Fatal(err)
+	}
+	return w.Result().Cookies()
+}
+
+// take finishes the attempt of state with the given cookies.
+func take(a *Auth, jar []*http.Cookie, state string, now time.Time) (transaction, bool, []*http.Cookie) {
+	r := httptest.NewRequest("GET", "/callback", nil)
+	for _, c := range jar {
+		r.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	tx, ok := a.takeTransaction(w, r, state, now)
+	return tx, ok, w.Result().Cookies()
+}
+
+// apply is what a browser does with Set-Cookie: replace by name, drop
+// cleared cookies.
+func apply(jar, set []*http.Cookie) []*http.Cookie {
+	byName := map[string]*http.Cookie{}
+	var order []string
+	for _, c := range append(jar, set...) {
+		if _, ok := byName[c.Name]; !ok {
+			order = append(order, c.Name)
+		}
+		byName[c.Name] = c
+	}
+	var out []*http.Cookie
+	for _, n := range order {
+		if c := byName[n]; c.MaxAge >= 0 {
+			out = append(out, &http.Cookie{Name: c.Name, Value: c.Value})
+		}
+	}
+	return out
+}
+
+func TestLoginAttemptCookies(t *testing.T) {
+	a := attemptAuth(t, "http://localhost:3000/callback")
+	start := time.Now()
+
+	jar := apply(nil, save(t, a, nil, "s1", start))
+	jar = apply(jar, save(t, a, jar, "s2", start))
+	if len(jar) != 2 {
+		t.Fatalf("two attempts left %d cookies", len(jar))
+	}
+	for _, c := range save(t, a, nil, "s3", start) {
+		if !c.HttpOnly || c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.MaxAge != 600 {
+			t.Errorf("attempt cookie %+v: want HttpOnly, SameSite=Lax, Path=/, Max-Age=600, not Secure over http", c)
+		}
+	}
+
+	if _, ok, _ := take(a, jar, "s1", start.Add(TransactionLifetime+time.Second)); ok {
+		t.Error("a login attempt older than TransactionLifetime completed")
+	}
+	tx, ok, set := take(a, jar, "s2", start.Add(TransactionLifetime-time.Second))
+	if !ok || tx.Nonce != "n-s2" {
+		t.Fatalf("a login attempt within TransactionLifetime did not complete: %v %+v", ok, tx)
+	}
+	jar = apply(jar, set)
+	if _, ok, _ := take(a, jar, "s2", start); ok {
+		t.Error("a login attempt completed twice")
+	}
+
+	// A cookie opens only under its own state's name, and only with the key.
+	s1 := save(t, a, nil, "s1", start)[0]
+	forged := []*http.Cookie{{Name: txCookieName(false, "other"), Value: s1.Value}}
+	if _, ok, _ := take(a, forged, "other", start); ok {
+		t.Error("another state's attempt cookie, renamed, completed a login")
+	}
+	b := attemptAuth(t, "http://localhost:3000/callback")
+	b.attempts, _ = newAttemptCipher([]byte("0123456789abcdef0123456789abcdef"), "")
+	if _, ok, _ := take(b, []*http.Cookie{s1}, "s1", start); ok {
+		t.Error("an attempt cookie sealed with another key completed a login")
+	}
+	tampered := *s1
+	tampered.Value = s1.Value[:len(s1.Value)-2] + "AA"
+	if _, ok, _ := take(a, []*http.Cookie{&tampered}, "s1", start); ok {
+		t.Error("a tampered attempt cookie completed a login")
+	}
+}
+
+func TestLoginAttemptsPerBrowserAreCapped(t *testing.T) {
+	a := attemptAuth(t, "http://localhost:3000/callback")
+	start := time.Now()
+	var jar []*http.Cookie
+	for i := range 3 * MaxPendingLogins {
+		jar = apply(jar, save(t, a, jar, "state"+string(rune('A'+i)), start.Add(time.Duration(i)*time.Second)))
+	}
+	if len(jar) != MaxPendingLogins {
+		t.Fatalf("%d attempts left %d cookies, want %d", 3*MaxPendingLogins, len(jar), MaxPendingLogins)
+	}
+	newest := "state" + string(rune('A'+3*MaxPendingLogins-1))
+	if _, ok, _ := take(a, jar, newest, start.Add(time.Minute)); !ok {
+		t.Error("the newest attempt did not complete")
+	}
+	if _, ok, _ := take(a, jar, "stateA", start.Add(time.Minute)); ok {
+		t.Error("the oldest attempt, beyond the cap, completed")
+	}
+}
+
+func TestLoginAttemptCookiesOverHTTPS(t *testing.T) {
+	a := attemptAuth(t, "https://app.example/callback")
+	c := save(t, a, nil, "s", time.Now())[0]
+	if !c.Secure || c.Name != "__Host-"+txCookieName(false, "s") {
+		t.Errorf("attempt cookie over https: %q secure=%v, want a Secure __Host- cookie", c.Name, c.Secure)
+	}
+}
