@@ -2,23 +2,32 @@ package sessionstore
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
-// lockPoll is how often a waiting Lock retries. The SQL and Redis stores
-// poll for a lock rather than wait on a notification: simple, and a lock
-// is held only for a token refresh.
+// ErrLocked is returned by TryLock when another holder has the lock.
+var ErrLocked = errors.New("sessionstore: lock is held")
+
+// lockPoll is how often a waiting Lock retries. The stores poll for a lock
+// rather than wait on a notification: simple, and a lock is held only for
+// a token refresh.
 const lockPoll = 10 * time.Millisecond
 
-// lockWait waits lockPoll before a Lock tries again, or returns ctx's error
-// when ctx ends first.
-func lockWait(ctx context.Context) error {
-	t := time.NewTimer(lockPoll)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+// waitLock calls try, which is a store's TryLock, until it takes the lock,
+// fails otherwise, or ctx ends.
+func waitLock(ctx context.Context, try func() (func(), error)) (func(), error) {
+	for {
+		unlock, err := try()
+		if !errors.Is(err, ErrLocked) {
+			return unlock, err
+		}
+		t := time.NewTimer(lockPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
 	}
 }

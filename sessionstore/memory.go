@@ -27,13 +27,10 @@ type Memory struct {
 	revokeTTL time.Duration
 
 	lockMu sync.Mutex
-	locks  map[string]memoryLock
+	locks  map[string]*memoryLock // by name; the pointer tells holders apart
 }
 
-type memoryLock struct {
-	until    time.Time
-	released chan struct{}
-}
+type memoryLock struct{ until time.Time }
 
 type memoryItem struct {
 	data   []byte
@@ -51,7 +48,7 @@ func NewMemory() *Memory {
 		revoked:   make(map[string]time.Time),
 		done:      make(chan struct{}),
 		revokeTTL: revokedFor,
-		locks:     make(map[string]memoryLock),
+		locks:     make(map[string]*memoryLock),
 	}
 	go purgeEvery(time.Minute, m.done, func() { m.purge(time.Now()) })
 	return m
@@ -106,34 +103,26 @@ func (m *Memory) DeleteBySubject(_ context.Context, sub string) (int, error) {
 
 // Lock implements Store.
 func (m *Memory) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
-	for {
-		m.lockMu.Lock()
-		now := time.Now()
-		held, ok := m.locks[name]
-		if !ok || now.After(held.until) {
-			mine := memoryLock{until: now.Add(ttl), released: make(chan struct{})}
-			m.locks[name] = mine
-			m.lockMu.Unlock()
-			return func() {
-				m.lockMu.Lock()
-				defer m.lockMu.Unlock()
-				if cur, ok := m.locks[name]; ok && cur.released == mine.released {
-					delete(m.locks, name)
-					close(mine.released)
-				}
-			}, nil
-		}
-		m.lockMu.Unlock()
-		lapse := time.NewTimer(time.Until(held.until))
-		select {
-		case <-held.released:
-		case <-lapse.C:
-		case <-ctx.Done():
-			lapse.Stop()
-			return nil, ctx.Err()
-		}
-		lapse.Stop()
+	return waitLock(ctx, func() (func(), error) { return m.TryLock(ctx, name, ttl) })
+}
+
+// TryLock implements Store.
+func (m *Memory) TryLock(_ context.Context, name string, ttl time.Duration) (func(), error) {
+	m.lockMu.Lock()
+	defer m.lockMu.Unlock()
+	now := time.Now()
+	if held, ok := m.locks[name]; ok && now.Before(held.until) {
+		return nil, ErrLocked
 	}
+	mine := &memoryLock{until: now.Add(ttl)}
+	m.locks[name] = mine
+	return func() {
+		m.lockMu.Lock()
+		defer m.lockMu.Unlock()
+		if m.locks[name] == mine {
+			delete(m.locks, name)
+		}
+	}, nil
 }
 
 // Count implements Store.
@@ -209,6 +198,13 @@ func (m *Memory) purge(now time.Time) {
 	for token, until := range m.revoked {
 		if !now.Before(until) {
 			delete(m.revoked, token)
+		}
+	}
+	m.lockMu.Lock()
+	defer m.lockMu.Unlock()
+	for name, l := range m.locks {
+		if !now.Before(l.until) {
+			delete(m.locks, name)
 		}
 	}
 }

@@ -61,6 +61,12 @@ var postgresMigrations = []string{
 		until timestamptz NOT NULL
 	);
 	CREATE INDEX revoked_until_idx ON revoked (until);`,
+	// Records are keyed by their token's hash from here on. Those from
+	// before held the tokens themselves: they end, and their users sign in
+	// again.
+	`DELETE FROM sessions;
+	DELETE FROM revoked;
+	DELETE FROM locks;`,
 }
 
 // postgresMigrationLock is the pg_advisory_xact_lock key that serialises
@@ -142,7 +148,7 @@ func (p *Postgres) migrate(ctx context.Context) error {
 // FindCtx implements scs.CtxStore.
 func (p *Postgres) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
 	var b []byte
-	err := p.pool.QueryRow(ctx, `SELECT data FROM sessions WHERE token = $1 AND expiry > $2`, token, time.Now()).Scan(&b)
+	err := p.pool.QueryRow(ctx, `SELECT data FROM sessions WHERE token = $1 AND expiry > $2`, hashed(token), time.Now()).Scan(&b)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -168,6 +174,7 @@ const postgresRevoked = `EXISTS (SELECT 1 FROM revoked WHERE token = $1 AND unti
 // then deletes the session itself.
 func (p *Postgres) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	idx, _, _ := ParseIndex(b) // records from other codecs are kept, unindexed
+	token = hashed(token)
 	// A batch runs in one implicit transaction and one round trip.
 	batch := &pgx.Batch{}
 	batch.Queue(`INSERT INTO sessions (token, data, expiry, sid, sub)
@@ -189,7 +196,7 @@ const postgresKeepLater = `
 func (p *Postgres) DeleteCtx(ctx context.Context, token string) error {
 	_, err := p.pool.Exec(ctx, `WITH d AS (DELETE FROM sessions WHERE token = $1 RETURNING 1)
 		INSERT INTO revoked (token, until) SELECT $1, now() + $2::interval FROM (SELECT count(*) FROM d) AS deleted`+postgresKeepLater,
-		token, p.revokeTTL)
+		hashed(token), p.revokeTTL)
 	return err
 }
 
@@ -221,29 +228,30 @@ func (p *Postgres) deleteWhere(ctx context.Context, cond, arg string) (int, erro
 const postgresLockSQL = `INSERT INTO locks (name, owner, until) VALUES ($1, $2, now() + $3::interval)
 	ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE locks.until <= now()`
 
-// Lock implements Store with a row in the locks table, which every
-// instance using the database sees.
+// Lock implements Store.
 func (p *Postgres) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
-	owner := rand.Text()
-	for {
-		tag, err := p.pool.Exec(ctx, postgresLockSQL, name, owner, ttl)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err() // the caller's deadline, not a database fault
-			}
-			return nil, err
+	return waitLock(ctx, func() (func(), error) { return p.TryLock(ctx, name, ttl) })
+}
+
+// TryLock implements Store with a row in the locks table, which every
+// instance using the database sees.
+func (p *Postgres) TryLock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+	name, owner := hashed(name), rand.Text()
+	tag, err := p.pool.Exec(ctx, postgresLockSQL, name, owner, ttl)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // the caller's deadline, not a database fault
 		}
-		if tag.RowsAffected() == 1 {
-			return func() {
-				ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
-				defer cancel()
-				p.pool.Exec(ctx, `DELETE FROM locks WHERE name = $1 AND owner = $2`, name, owner)
-			}, nil
-		}
-		if err := lockWait(ctx); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
+	if tag.RowsAffected() != 1 {
+		return nil, ErrLocked
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+		defer cancel()
+		p.pool.Exec(ctx, `DELETE FROM locks WHERE name = $1 AND owner = $2`, name, owner)
+	}, nil
 }
 
 // Count implements Store.

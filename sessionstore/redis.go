@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,14 +16,16 @@ import (
 // Redis is a Store that keeps sessions in a Redis server shared by every
 // instance of the app. Redis expires sessions itself, so there is no purge.
 //
-// Keys, all under a prefix so the app can share a Redis with others:
+// Keys, all under a prefix so the app can share a Redis with others, where
+// <token> is the hash of a session's token:
 //
 //	session:<token>  hash {data, sid, sub}, expiring with the session
 //	sid:<sid>        set of the tokens of sid's sessions
 //	sub:<sub>        set of the tokens of sub's sessions
 //	expiries         sorted set of every token, scored by its expiry (ms)
-//	lock:<name>      owner of a held Lock, expiring with the lock
+//	lock:<name>      owner of a held Lock (name hashed), expiring with the lock
 //	revoked:<token>  tombstone of a deleted token, expiring by itself
+//	format           2 once keys hold hashes of tokens (see dropClearTokens)
 //
 // Deletes set a tombstone for each token they delete, in the same script,
 // and the commit script does nothing for a token that has one; Redis runs
@@ -109,7 +112,55 @@ func openRedis(rawURL, prefix string) (*Redis, error) {
 		r.Close()
 		return nil, fmt.Errorf("redis session store %s db %d: %w", opt.Addr, opt.DB, err)
 	}
+	if err := r.dropClearTokens(ctx); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("redis session store %s db %d: %w", opt.Addr, opt.DB, err)
+	}
 	return r, nil
+}
+
+// redisFormat is the value of the format key: keys hold hashes of tokens.
+const redisFormat = "2"
+
+// dropClearTokens deletes, once per Redis, the records written before keys
+// held hashes of tokens: they carry the tokens themselves, and their users
+// sign in again. It deletes only keys and members that are not hashes, so
+// it harms nothing if instances run it together. Index sets may go on
+// listing such tokens: deletes never trust a set's entries.
+func (r *Redis) dropClearTokens(ctx context.Context) error {
+	format, err := r.client.Get(ctx, r.prefix+"format").Result()
+	if err == nil && format == redisFormat {
+		return nil
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	for _, kind := range []string{"session:", "revoked:"} {
+		iter := r.client.Scan(ctx, 0, r.prefix+kind+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			if key := iter.Val(); !isHashed(strings.TrimPrefix(key, r.prefix+kind)) {
+				if err := r.client.Del(ctx, key).Err(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return err
+		}
+	}
+	iter := r.client.ZScan(ctx, r.expiriesKey(), 0, "*", 1000).Iterator()
+	for i := 0; iter.Next(ctx); i++ {
+		// ZSCAN yields member, score, member, score...
+		if member := iter.Val(); i%2 == 0 && !isHashed(member) {
+			if err := r.client.ZRem(ctx, r.expiriesKey(), member).Err(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	return r.client.Set(ctx, r.prefix+"format", redisFormat, 0).Err()
 }
 
 func (r *Redis) sessionKey(token string) string { return r.prefix + "session:" + token }
@@ -257,7 +308,7 @@ return 0
 
 // FindCtx implements scs.CtxStore.
 func (r *Redis) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
-	b, err := r.client.HGet(ctx, r.sessionKey(token), "data").Bytes()
+	b, err := r.client.HGet(ctx, r.sessionKey(hashed(token)), "data").Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, false, nil
 	}
@@ -271,6 +322,7 @@ func (r *Redis) FindCtx(ctx context.Context, token string) ([]byte, bool, error)
 // nothing.
 func (r *Redis) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	idx, _, _ := ParseIndex(b) // records from other codecs are kept, unindexed
+	token = hashed(token)
 	return redisCommit.Run(ctx, r.client,
 		[]string{r.sessionKey(token), r.expiriesKey(), r.revokedKey(token)},
 		token, b, idx.SID, idx.Subject, expiry.UnixMilli(), r.prefix, AuxPrefix).Err()
@@ -278,6 +330,7 @@ func (r *Redis) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 
 // DeleteCtx implements scs.CtxStore; it revokes token.
 func (r *Redis) DeleteCtx(ctx context.Context, token string) error {
+	token = hashed(token)
 	return redisDelete.Run(ctx, r.client,
 		[]string{r.sessionKey(token), r.expiriesKey(), r.revokedKey(token)},
 		token, r.prefix, r.revokeMillis()).Err()
@@ -302,31 +355,33 @@ func (r *Redis) deleteIndexed(ctx context.Context, field, value string) (int, er
 	return n, err
 }
 
-// Lock implements Store with a key set only if absent (SET NX PX), which
-// every process using the server sees; Redis deletes it when ttl passes.
+// Lock implements Store.
 func (r *Redis) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
-	key := r.prefix + "lock:" + name
+	return waitLock(ctx, func() (func(), error) { return r.TryLock(ctx, name, ttl) })
+}
+
+// TryLock implements Store with a key set only if absent (SET NX PX),
+// which every process using the server sees; Redis deletes it when ttl
+// passes.
+func (r *Redis) TryLock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+	key := r.prefix + "lock:" + hashed(name)
 	owner := rand.Text()
 	ttl = max(ttl, time.Millisecond) // PX needs a positive count of milliseconds
-	for {
-		ok, err := r.client.SetNX(ctx, key, owner, ttl).Result()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err() // the caller's deadline, not a Redis fault
-			}
-			return nil, err
+	ok, err := r.client.SetNX(ctx, key, owner, ttl).Result()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // the caller's deadline, not a Redis fault
 		}
-		if ok {
-			return func() {
-				ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
-				defer cancel()
-				redisUnlock.Run(ctx, r.client, []string{key}, owner)
-			}, nil
-		}
-		if err := lockWait(ctx); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
+	if !ok {
+		return nil, ErrLocked
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+		defer cancel()
+		redisUnlock.Run(ctx, r.client, []string{key}, owner)
+	}, nil
 }
 
 // Count implements Store from the expiries sorted set, in O(log n): a SCAN

@@ -76,7 +76,7 @@ func TestRedisKeyPrefixIsolates(t *testing.T) {
 
 	rec := record(t, "sid-1", "user-1", time.Now().Add(time.Hour))
 	commit(t, a, "tok", rec)
-	if n, err := a.client.Exists(ctx, a.prefix+"session:tok").Result(); err != nil || n != 1 {
+	if n, err := a.client.Exists(ctx, a.prefix+"session:"+hashed("tok")).Result(); err != nil || n != 1 {
 		t.Fatalf("session key under the store's prefix: exists = %d, %v; want 1", n, err)
 	}
 	mustNotFind(t, b, "tok")

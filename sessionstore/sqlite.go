@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -60,21 +62,39 @@ var sqliteMigrations = []string{
 		until INTEGER NOT NULL
 	);
 	CREATE INDEX revoked_until ON revoked(until);`,
+	// Records are keyed by their token's hash from here on. Those from
+	// before held the tokens themselves, in a file that may have been
+	// readable by others: they end, and their users sign in again.
+	`DELETE FROM sessions;
+	DELETE FROM revoked;
+	DELETE FROM locks;`,
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path, brings
 // its schema up to date and purges expired sessions and tombstones every
-// five minutes.
+// five minutes, returning the freed space to the file system.
+//
+// The database and its -wal and -shm files are readable by their owner
+// alone (mode 0600, set on files from before too), and deleted records are
+// overwritten (secure_delete).
 func OpenSQLite(path string) (*SQLite, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("sqlite session store: %w", err)
 		}
 	}
+	if err := privateFiles(path); err != nil {
+		return nil, fmt.Errorf("sqlite session store: %w", err)
+	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(5000)")
+	// Before journal_mode, which creates the schema of a new file: a new
+	// database starts with incremental vacuum; an older one is vacuumed
+	// once, in prepare, to switch.
+	q.Add("_pragma", "auto_vacuum(incremental)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "secure_delete(on)")
 	// The path is part of a URI: escape what would end or alter it.
 	escaped := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
 	db, err := sql.Open("sqlite", "file:"+escaped+"?"+q.Encode())
@@ -99,26 +119,72 @@ func OpenSQLite(path string) (*SQLite, error) {
 	return s, nil
 }
 
+// sqliteIncrementalVacuum is PRAGMA auto_vacuum's value for incremental.
+const sqliteIncrementalVacuum = 2
+
 // sqliteConns bounds the connections to the database file. WAL mode lets
 // readers run side by side; writers take turns whatever the count.
 const sqliteConns = 16
 
-// prepare migrates the schema and prepares the statement of FindCtx.
+// privateFiles creates the database file at path with mode 0600 if it is
+// missing, and takes group and other permissions off it and its -wal and
+// -shm files if they exist. SQLite gives the -wal and -shm files it creates
+// the database file's mode.
+func privateFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()&0o600); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// prepare migrates the schema, switches a database from before incremental
+// vacuum to it, and prepares the statement of FindCtx.
 func (s *SQLite) prepare(ctx context.Context) error {
 	if err := s.migrate(ctx); err != nil {
 		return err
+	}
+	var mode int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA auto_vacuum`).Scan(&mode); err != nil {
+		return err
+	}
+	if mode != sqliteIncrementalVacuum {
+		// A full VACUUM, once: the mode of a database that has tables
+		// changes only through it.
+		if _, err := s.db.ExecContext(ctx, `VACUUM`); err != nil {
+			return err
+		}
 	}
 	var err error
 	s.find, err = s.db.PrepareContext(ctx, `SELECT data FROM sessions WHERE token = ? AND expiry > ?`)
 	return err
 }
 
-// purge deletes the sessions and tombstones that have expired by now.
+// purge deletes the sessions, tombstones and locks that have expired by
+// now, and gives the pages they used back to the file system: without
+// that, the file would keep the size of its busiest hour.
 func (s *SQLite) purge(ctx context.Context, now time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE expiry <= ?`, now.UnixMilli()); err != nil {
-		return err
+	for _, q := range []string{`DELETE FROM sessions WHERE expiry <= ?`, `DELETE FROM revoked WHERE until <= ?`, `DELETE FROM locks WHERE until <= ?`} {
+		if _, err := s.db.ExecContext(ctx, q, now.UnixMilli()); err != nil {
+			return err
+		}
 	}
-	_, err := s.db.ExecContext(ctx, `DELETE FROM revoked WHERE until <= ?`, now.UnixMilli())
+	_, err := s.db.ExecContext(ctx, `PRAGMA incremental_vacuum`)
 	return err
 }
 
@@ -149,7 +215,7 @@ func (s *SQLite) migrate(ctx context.Context) error {
 // FindCtx implements scs.CtxStore.
 func (s *SQLite) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
 	var b []byte
-	err := s.find.QueryRowContext(ctx, token, time.Now().UnixMilli()).Scan(&b)
+	err := s.find.QueryRowContext(ctx, hashed(token), time.Now().UnixMilli()).Scan(&b)
 	if err == sql.ErrNoRows {
 		return nil, false, nil
 	}
@@ -164,7 +230,7 @@ func (s *SQLite) CommitCtx(ctx context.Context, token string, b []byte, expiry t
 	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (token, data, expiry, sid, sub)
 		SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM revoked WHERE token = ?1 AND until > ?6)
 		ON CONFLICT(token) DO UPDATE SET data = excluded.data, expiry = excluded.expiry, sid = excluded.sid, sub = excluded.sub`,
-		token, b, expiry.UnixMilli(), idx.SID, idx.Subject, time.Now().UnixMilli())
+		hashed(token), b, expiry.UnixMilli(), idx.SID, idx.Subject, time.Now().UnixMilli())
 	return err
 }
 
@@ -176,7 +242,7 @@ const sqliteKeepLater = `
 // DeleteCtx implements scs.CtxStore; it revokes token.
 func (s *SQLite) DeleteCtx(ctx context.Context, token string) error {
 	_, err := s.deleteRevoking(ctx, `INSERT INTO revoked (token, until) VALUES (?1, ?2)`+sqliteKeepLater,
-		`DELETE FROM sessions WHERE token = ?1`, token)
+		`DELETE FROM sessions WHERE token = ?1`, hashed(token))
 	return err
 }
 
@@ -223,30 +289,30 @@ func (s *SQLite) deleteRevoking(ctx context.Context, revoke, del, arg string) (i
 	return int(n), tx.Commit()
 }
 
-// Lock implements Store with a row in the locks table, which every
+// Lock implements Store.
+func (s *SQLite) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+	return waitLock(ctx, func() (func(), error) { return s.TryLock(ctx, name, ttl) })
+}
+
+// TryLock implements Store with a row in the locks table, which every
 // process sharing the database file sees: inserted, or taken over once its
 // until has passed; one row affected means taken.
-func (s *SQLite) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
-	owner := rand.Text()
-	for {
-		now := time.Now()
-		res, err := s.db.ExecContext(ctx, `INSERT INTO locks (name, owner, until) VALUES (?1, ?2, ?3)
-			ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE locks.until <= ?4`,
-			name, owner, now.Add(ttl).UnixMilli(), now.UnixMilli())
-		if err != nil {
-			return nil, err
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			return func() {
-				ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
-				defer cancel()
-				s.db.ExecContext(ctx, `DELETE FROM locks WHERE name = ? AND owner = ?`, name, owner)
-			}, nil
-		}
-		if err := lockWait(ctx); err != nil {
-			return nil, err
-		}
+func (s *SQLite) TryLock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+	name, owner, now := hashed(name), rand.Text(), time.Now()
+	res, err := s.db.ExecContext(ctx, `INSERT INTO locks (name, owner, until) VALUES (?1, ?2, ?3)
+		ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE locks.until <= ?4`,
+		name, owner, now.Add(ttl).UnixMilli(), now.UnixMilli())
+	if err != nil {
+		return nil, err
 	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return nil, ErrLocked
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+		defer cancel()
+		s.db.ExecContext(ctx, `DELETE FROM locks WHERE name = ? AND owner = ?`, name, owner)
+	}, nil
 }
 
 // Count implements Store.

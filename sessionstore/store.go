@@ -9,6 +9,8 @@ package sessionstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -24,6 +26,11 @@ const (
 )
 
 // Store is a server-side session store.
+//
+// The stores that keep data outside the process (SQLite, Redis,
+// PostgreSQL) key each record by the SHA-256 of its token, never by the
+// token itself, and lock names likewise: whoever reads the database cannot
+// use what they find as a session cookie.
 //
 // Deleting a session revokes its token. scs keeps a private copy of the
 // session for each request and writes the whole copy back with CommitCtx
@@ -50,6 +57,11 @@ type Store interface {
 	// waiting until it is free or ctx ends; the lock lapses after ttl if not
 	// released. It serialises work on one session, such as a token refresh.
 	Lock(ctx context.Context, name string, ttl time.Duration) (unlock func(), err error)
+	// TryLock is Lock without the wait: it returns ErrLocked at once when
+	// the lock is held. Of several concurrent calls for a free lock, in any
+	// processes sharing the store, exactly one takes it, so a lock never
+	// released serves as a use-once mark, such as for a logout token's jti.
+	TryLock(ctx context.Context, name string, ttl time.Duration) (unlock func(), err error)
 	// Count reports how many unexpired sessions the store holds, leaving
 	// out auxiliary records (AuxPrefix).
 	Count(ctx context.Context) (int, error)
@@ -74,6 +86,29 @@ const revokedFor = 2 * time.Minute
 // keep, index, delete and revoke them like sessions, but Count leaves them
 // out.
 const AuxPrefix = "aux:"
+
+// hashed is the form in which a store that keeps data outside the process
+// keeps a token or lock name: its SHA-256 in hex, after AuxPrefix for an
+// auxiliary record's token so that Count can still leave those out. A hash
+// without salt or stretching is enough: tokens are 256 random bits.
+func hashed(token string) string {
+	prefix := ""
+	if strings.HasPrefix(token, AuxPrefix) {
+		prefix = AuxPrefix
+	}
+	sum := sha256.Sum256([]byte(token))
+	return prefix + hex.EncodeToString(sum[:])
+}
+
+// isHashed reports whether s has the form hashed gives.
+func isHashed(s string) bool {
+	s = strings.TrimPrefix(s, AuxPrefix)
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil && strings.ToLower(s) == s
+}
 
 // DefaultTimeout is a sensible bound for each store call.
 const DefaultTimeout = 3 * time.Second
@@ -189,6 +224,16 @@ func (t timeoutStore) Lock(ctx context.Context, name string, ttl time.Duration) 
 	ctx, cancel := context.WithTimeout(ctx, max(t.d, ttl))
 	defer cancel()
 	unlock, err := t.s.Lock(ctx, name, ttl)
+	return unlock, t.report("lock", err)
+}
+
+func (t timeoutStore) TryLock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+	ctx, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	unlock, err := t.s.TryLock(ctx, name, ttl)
+	if errors.Is(err, ErrLocked) {
+		return nil, err // an answer, not a failure of the store
+	}
 	return unlock, t.report("lock", err)
 }
 

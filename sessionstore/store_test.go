@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,11 +16,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/gologin/gologin/internal/pgtest"
 )
@@ -433,6 +436,43 @@ func TestStores(t *testing.T) {
 			if _, err := s.Lock(timed, "job", time.Minute); !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("Lock past its deadline = %v, want context.DeadlineExceeded", err)
 			}
+		}},
+		{"of concurrent TryLocks of one name, exactly one takes it", func(t *testing.T, s Store) {
+			const n = 20
+			var wg sync.WaitGroup
+			results := make(chan error, n)
+			unlocks := make(chan func(), n)
+			for range n {
+				wg.Go(func() {
+					unlock, err := s.TryLock(ctx, "jti", time.Minute)
+					results <- err
+					if err == nil {
+						unlocks <- unlock
+					}
+				})
+			}
+			wg.Wait()
+			close(results)
+			taken, refused := 0, 0
+			for err := range results {
+				switch {
+				case err == nil:
+					taken++
+				case errors.Is(err, ErrLocked):
+					refused++
+				default:
+					t.Fatalf("TryLock: %v", err)
+				}
+			}
+			if taken != 1 || refused != n-1 {
+				t.Fatalf("%d concurrent TryLocks: %d took the lock, %d got ErrLocked; want 1 and %d", n, taken, refused, n-1)
+			}
+			(<-unlocks)()
+			unlock, err := s.TryLock(ctx, "jti", time.Minute)
+			if err != nil {
+				t.Fatalf("TryLock after unlock: %v", err)
+			}
+			unlock()
 		}},
 		{"Count counts only unexpired sessions", func(t *testing.T, s Store) {
 			count := func() int {
@@ -1505,7 +1545,10 @@ func TestPostgresPoolRecovers(t *testing.T) {
 // TestStoresMigrateFromBeforeTombstones opens a SQLite and a Postgres
 // database made before the revoked table existed: the new migration adds
 // it, the sessions survive, and deletes revoke.
-func TestStoresMigrateFromBeforeTombstones(t *testing.T) {
+// TestStoresEndSessionsKeptInTheClear opens a database that the program
+// wrote before records were keyed by their token's hash: those sessions
+// end, since their tokens may have been read by others, and new ones work.
+func TestStoresEndSessionsKeptInTheClear(t *testing.T) {
 	ctx := context.Background()
 	b := record(t, "sid-1", "user-1", time.Now().Add(time.Hour))
 	tests := []struct {
@@ -1537,39 +1580,217 @@ func TestStoresMigrateFromBeforeTombstones(t *testing.T) {
 				token, b, time.Now().Add(time.Hour))
 			return err
 		}},
+		{"redis", nil, func(t *testing.T) func() Store {
+			url := serverURL(t, "TEST_REDIS_URL", "start redis-server and set it to run the Redis store tests")
+			prefix := testRedisPrefix()
+			return func() Store { return openRedisPrefix(t, url, prefix) }
+		}, func(s Store, token string, b []byte) error {
+			r := s.(*Redis)
+			if err := r.client.Del(ctx, r.prefix+"format").Err(); err != nil {
+				return err
+			}
+			if err := r.client.HSet(ctx, r.sessionKey(token), "data", b, "sid", "sid-1", "sub", "user-1").Err(); err != nil {
+				return err
+			}
+			return r.client.ZAdd(ctx, r.expiriesKey(), redis.Z{Score: float64(time.Now().Add(time.Hour).UnixMilli()), Member: token}).Err()
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			open := tt.open(t)
-			all := *tt.migrations
-			*tt.migrations = all[:2] // the schema before tombstones
+			var all []string
+			if tt.migrations != nil {
+				all = *tt.migrations
+				*tt.migrations = all[:3] // the schema before hashes of tokens
+			}
 			s := open()
-			*tt.migrations = all
-			for _, tok := range []string{"tok", "other"} {
-				if err := tt.insert(s, tok, b); err != nil {
-					t.Fatalf("insert %q: %v", tok, err)
-				}
+			if tt.migrations != nil {
+				*tt.migrations = all
+			}
+			const token = "clear-token-0123456789abcdefghijklmnopqrstu"
+			if err := tt.insert(s, token, b); err != nil {
+				t.Fatalf("insert: %v", err)
 			}
 			s.Close()
 
 			s = open()
 			t.Cleanup(func() { s.Close() })
-			mustFind(t, s, "tok", b)
-			if err := s.DeleteCtx(ctx, "tok"); err != nil {
-				t.Fatalf("DeleteCtx: %v", err)
+			mustNotFind(t, s, token)
+			if n, err := s.Count(ctx); err != nil || n != 0 {
+				t.Errorf("Count after the upgrade = %d, %v; want 0", n, err)
 			}
-			if err := s.CommitCtx(ctx, "tok", b, time.Now().Add(time.Hour)); err != nil {
-				t.Fatalf("CommitCtx after DeleteCtx: %v", err)
-			}
-			mustNotFind(t, s, "tok")
-			mustFind(t, s, "other", b)
-			n, err := s.DeleteBySID(ctx, "sid-1")
-			wantDeleted(t, "DeleteBySID", n, err, 1)
-			if err := s.CommitCtx(ctx, "other", b, time.Now().Add(time.Hour)); err != nil {
-				t.Fatalf("CommitCtx after DeleteBySID: %v", err)
-			}
-			mustNotFind(t, s, "other")
+			commit(t, s, token, b)
+			mustFind(t, s, token, b)
 		})
+	}
+}
+
+// TestStoresKeepNoTokens commits a session and its tokens record and a
+// lock, then reads everything the store wrote: the session token appears
+// nowhere, only its hash.
+func TestStoresKeepNoTokens(t *testing.T) {
+	ctx := context.Background()
+	const token = "SECRETTOKEN0123456789abcdefghijklmnopqrstu"
+	b := record(t, "sid-1", "user-1", time.Now().Add(time.Hour))
+	tests := []struct {
+		name string
+		open func(t *testing.T) Store
+		dump func(t *testing.T, s Store) string
+	}{
+		{"sqlite", stores(t)[1].open, func(t *testing.T, s Store) string {
+			var out strings.Builder
+			for _, q := range []string{`SELECT token FROM sessions`, `SELECT token FROM revoked`, `SELECT name FROM locks`} {
+				rows, err := s.(*SQLite).db.Query(q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for rows.Next() {
+					var v string
+					rows.Scan(&v)
+					out.WriteString(v + "\n")
+				}
+				rows.Close()
+			}
+			return out.String()
+		}},
+		{"postgres", stores(t)[3].open, func(t *testing.T, s Store) string {
+			var out strings.Builder
+			for _, q := range []string{`SELECT token FROM sessions`, `SELECT token FROM revoked`, `SELECT name FROM locks`} {
+				rows, err := s.(*Postgres).pool.Query(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for rows.Next() {
+					var v string
+					rows.Scan(&v)
+					out.WriteString(v + "\n")
+				}
+				rows.Close()
+			}
+			return out.String()
+		}},
+		{"redis", stores(t)[2].open, func(t *testing.T, s Store) string {
+			r := s.(*Redis)
+			var out strings.Builder
+			iter := r.client.Scan(ctx, 0, r.prefix+"*", 1000).Iterator()
+			for iter.Next(ctx) {
+				key := iter.Val()
+				out.WriteString(key + "\n")
+				members, _ := r.client.SMembers(ctx, key).Result()
+				zmembers, _ := r.client.ZRange(ctx, key, 0, -1).Result()
+				out.WriteString(strings.Join(append(members, zmembers...), "\n"))
+			}
+			return out.String()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.open(t)
+			commit(t, s, token, b)
+			commit(t, s, AuxPrefix+"tokens:"+token, b)
+			commit(t, s, "deleted"+token, b)
+			if err := s.DeleteCtx(ctx, "deleted"+token); err != nil {
+				t.Fatal(err)
+			}
+			unlock, err := s.Lock(ctx, "refresh:"+token, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unlock()
+			dump := tt.dump(t, s)
+			if strings.Contains(dump, token) {
+				t.Fatalf("the store keeps the session token itself:\n%s", dump)
+			}
+			if !strings.Contains(dump, hashed(token)) {
+				t.Fatalf("the store does not key the session by its token's hash:\n%s", dump)
+			}
+			mustFind(t, s, token, b)
+			mustFind(t, s, AuxPrefix+"tokens:"+token, b)
+			if n, err := s.Count(ctx); err != nil || n != 1 {
+				t.Errorf("Count = %d, %v; want 1 (the tokens record is auxiliary)", n, err)
+			}
+		})
+	}
+}
+
+// TestSQLiteFilesArePrivate checks that the database and its WAL and SHM
+// files are readable by their owner alone, whether new or from before.
+func TestSQLiteFilesArePrivate(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sessions.db")
+	check := func(when string) {
+		t.Helper()
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatalf("%s: %v", when, err)
+			}
+			if perm := fi.Mode().Perm(); perm != 0o600 {
+				t.Errorf("%s: %s has mode %o, want 600", when, filepath.Base(p), perm)
+			}
+		}
+	}
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, "tok", record(t, "", "", time.Now().Add(time.Hour)))
+	check("new database")
+	s.Close()
+
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		os.Chmod(p, 0o644) // as an earlier version left them
+	}
+	s, err = OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	commit(t, s, "tok2", record(t, "", "", time.Now().Add(time.Hour)))
+	check("database from before")
+}
+
+// TestSQLitePurgeReclaimsSpace fills the database with sessions that then
+// expire: the purge gives their pages back, and the file shrinks.
+func TestSQLitePurgeReclaimsSpace(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	size := func() int64 {
+		t.Helper()
+		// A checkpoint writes the WAL into the database file, whose size
+		// is then what the store keeps.
+		if _, err := s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	empty := size()
+	big := record(t, "", "", time.Now().Add(time.Hour))
+	big = append(big, make([]byte, 4096)...)
+	for i := range 2000 {
+		if err := s.CommitCtx(ctx, fmt.Sprintf("tok-%d", i), big, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full := size()
+	if err := s.purge(ctx, time.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	after := size()
+	t.Logf("database file: %d B empty, %d B with 2000 sessions, %d B after the purge", empty, full, after)
+	if after > empty+(full-empty)/10 {
+		t.Fatalf("after purging every session the file is %d B, want it back near %d B (it was %d B full)", after, empty, full)
 	}
 }
 
