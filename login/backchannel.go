@@ -1,24 +1,31 @@
 package login
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
-	"sync"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/gologin/gologin/sessionstore"
 )
 
 // maxLogoutTokenAge bounds how old a logout token's iat may be; with the
-// jti cache below it makes replays fail.
+// jti mark below it makes replays fail.
 const maxLogoutTokenAge = 5 * time.Minute
 
 // BackchannelLogout implements OpenID Connect Back-Channel Logout 1.0: the
 // provider posts a signed logout token, and every session of its sid (or,
 // without sid, of its sub) is deleted from Config.Store, in every instance
-// sharing it. It answers 200, or 400 for an invalid token without touching
-// any session. It needs no cookie and no CSRF token: the signed token is
-// the proof, so exempt its route from cross-origin protection.
+// sharing it. It answers 200, or 400 for an invalid or replayed token
+// without touching any session. It needs no cookie and no CSRF token: the
+// signed token is the proof, so exempt its route from cross-origin
+// protection.
 func (a *Auth) BackchannelLogout(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	reply := func(status int, code, desc string) {
@@ -40,10 +47,24 @@ func (a *Auth) BackchannelLogout(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusServiceUnavailable, "temporarily_unavailable", "the provider's keys are unavailable")
 		return
 	}
-	sid, sub, id, err := a.verifyLogoutToken(ctx, d, raw)
+	sid, sub, jti, err := a.verifyLogoutToken(ctx, d, raw)
 	if err != nil {
 		a.cfg.Logger.InfoContext(ctx, "back-channel logout refused", "error", err)
 		reply(http.StatusBadRequest, "invalid_request", "the logout token is not valid")
+		return
+	}
+	// The jti is marked used in the store, in one step with the check, so
+	// of parallel copies of a token, on any instances, exactly one gets
+	// through. The mark outlasts the token's acceptance window.
+	release, err := a.cfg.Store.TryLock(ctx, "logout-jti:"+a.cfg.Issuer+"\x00"+jti, 2*maxLogoutTokenAge+2*a.cfg.ClockSkew)
+	switch {
+	case errors.Is(err, sessionstore.ErrLocked):
+		a.cfg.Logger.InfoContext(ctx, "back-channel logout refused", "error", "logout token jti already used")
+		reply(http.StatusBadRequest, "invalid_request", "the logout token is not valid")
+		return
+	case err != nil:
+		a.cfg.Logger.ErrorContext(ctx, "back-channel logout: store failed", "error", err)
+		reply(http.StatusServiceUnavailable, "temporarily_unavailable", "sessions could not be deleted")
 		return
 	}
 	var n int
@@ -53,26 +74,48 @@ func (a *Auth) BackchannelLogout(w http.ResponseWriter, r *http.Request) {
 		n, err = a.cfg.Store.DeleteBySubject(ctx, sub)
 	}
 	if err != nil {
+		// Only a logout that took effect uses up its jti: a provider
+		// retrying after our 503 must get through.
+		release()
 		a.cfg.Logger.ErrorContext(ctx, "back-channel logout: store failed", "error", err)
 		reply(http.StatusServiceUnavailable, "temporarily_unavailable", "sessions could not be deleted")
 		return
 	}
-	// Only a logout that took effect uses up its jti: a provider retrying
-	// after our 503 must get through.
-	a.jtis.record(string(id), a.cfg.Now())
 	a.cfg.Logger.InfoContext(ctx, "back-channel logout", "sessions_deleted", n, "by_sid", sid != "")
 	a.emit(ctx, Event{Kind: BackchannelLogout})
 	reply(http.StatusOK, "", "")
 }
 
 // verifyLogoutToken checks a logout token (Back-Channel Logout 1.0, 2.6):
-// go-oidc checks the signature, iss, aud, events, jti, sid or sub and the
-// absence of nonce; we add exp and iat with clock skew, and jti replay.
-func (a *Auth) verifyLogoutToken(ctx context.Context, d *discovered, raw string) (sid, sub string, id jti, err error) {
+// go-oidc checks the signature, iss, aud, the presence of the logout event,
+// jti, sid or sub and the absence of nonce; we add the header's typ, the
+// event's form, azp with several audiences, and exp and iat with clock
+// skew. The caller checks jti replay.
+func (a *Auth) verifyLogoutToken(ctx context.Context, d *discovered, raw string) (sid, sub, jti string, err error) {
+	// Section 2.4 recommends explicit typing; a token typed as anything
+	// else (an access token, say) is not a logout token. "JWT" counts as
+	// untyped: some providers (Keycloak) send it on logout tokens.
+	if typ, ok := jwtType(raw); ok && !slices.ContainsFunc([]string{"logout+jwt", "application/logout+jwt", "JWT"},
+		func(want string) bool { return strings.EqualFold(typ, want) }) {
+		return "", "", "", fmt.Errorf("logout token typ %q, want logout+jwt", typ)
+	}
 	var fetchErr error
 	lt, err := d.verifier.VerifyLogout(context.WithValue(ctx, fetchErrKey{}, &fetchErr), raw)
 	if err != nil {
 		return "", "", "", errors.Join(err, fetchErr)
+	}
+	var claims struct {
+		Events map[string]json.RawMessage `json:"events"`
+		AZP    string                     `json:"azp"`
+	}
+	if err := lt.Claims(&claims); err != nil {
+		return "", "", "", fmt.Errorf("logout token events is not an object: %w", err)
+	}
+	if ev := bytes.TrimSpace(claims.Events[backchannelLogoutEvent]); len(ev) == 0 || ev[0] != '{' {
+		return "", "", "", errors.New("logout token's back-channel logout event is not a JSON object")
+	}
+	if (len(lt.Audience) > 1 || claims.AZP != "") && claims.AZP != a.cfg.ClientID {
+		return "", "", "", errors.New("logout token for several audiences, or with an azp, whose azp is not our client ID")
 	}
 	now, skew := a.cfg.Now(), a.cfg.ClockSkew
 	switch {
@@ -80,43 +123,26 @@ func (a *Auth) verifyLogoutToken(ctx context.Context, d *discovered, raw string)
 		return "", "", "", errors.New("logout token expired")
 	case lt.IssuedAt.IsZero() || lt.IssuedAt.After(now.Add(skew)) || now.Sub(lt.IssuedAt) > maxLogoutTokenAge+skew:
 		return "", "", "", errors.New("logout token iat missing or outside the accepted window")
-	case a.jtis.seen(lt.TokenID, now):
-		return "", "", "", errors.New("logout token jti already used")
 	}
-	return lt.SessionID, lt.Subject, jti(lt.TokenID), nil
+	return lt.SessionID, lt.Subject, lt.TokenID, nil
 }
 
-// jtiCache remembers the jti of recent logout tokens. It is per instance:
-// a replay to another instance could only repeat a deletion that already
-// happened, since the token's sessions are gone from the shared store.
-type jtiCache struct {
-	mu   sync.Mutex
-	used map[string]time.Time
-}
+// backchannelLogoutEvent is the member of a logout token's events claim.
+const backchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
 
-// jti is a logout token's ID.
-type jti string
-
-// seen reports whether jti was recorded within the accepted token age.
-func (c *jtiCache) seen(jti string, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, ok := c.used[jti]
-	return ok && now.Sub(t) <= 2*maxLogoutTokenAge
-}
-
-// record remembers jti, dropping entries older than the accepted token age,
-// which bounds the cache.
-func (c *jtiCache) record(jti string, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.used == nil {
-		c.used = make(map[string]time.Time)
+// jwtType returns the typ of a compact JWS's protected header, if it has
+// one. A malformed header reports none: the signature check refuses it.
+func jwtType(raw string) (string, bool) {
+	head, _, _ := strings.Cut(raw, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return "", false
 	}
-	for k, t := range c.used {
-		if now.Sub(t) > 2*maxLogoutTokenAge {
-			delete(c.used, k)
-		}
+	var h struct {
+		Typ *string `json:"typ"`
 	}
-	c.used[jti] = now
+	if json.Unmarshal(b, &h) != nil || h.Typ == nil {
+		return "", false
+	}
+	return *h.Typ, true
 }

@@ -159,7 +159,6 @@ type Auth struct {
 	secure    bool        // RedirectURL is https: attempt cookies are Secure
 	provider  lazyProvider
 	refreshes singleflight.Group // by session token
-	jtis      jtiCache
 }
 
 // New checks cfg and returns an Auth. It does not contact the provider:

@@ -362,7 +362,13 @@ func token(h http.HandlerFunc) map[string]http.HandlerFunc {
 }
 
 func signWithKid(key *rsa.PrivateKey, kid string, claims map[string]any) (string, error) {
-	opts := (&jose.SignerOptions{}).WithType("JWT")
+	return signTyped(key, kid, "JWT", claims)
+}
+
+// signTyped signs claims with key, naming kid (unless empty) and typ in
+// the header.
+func signTyped(key *rsa.PrivateKey, kid, typ string, claims map[string]any) (string, error) {
+	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
 	sk := jose.SigningKey{Algorithm: jose.RS256, Key: key}
 	if kid != "" {
 		sk.Key = jose.JSONWebKey{Key: key, KeyID: kid}

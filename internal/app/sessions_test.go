@@ -2,10 +2,13 @@ package app
 
 import (
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"html"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -88,10 +91,31 @@ func TestBackchannelLogout(t *testing.T) {
 				{"no iat", func(c map[string]any) { valid(c); delete(c, "iat") }},
 				{"no jti", func(c map[string]any) { valid(c); delete(c, "jti") }},
 				{"neither sid nor sub", func(c map[string]any) {}},
+				{"events not an object", func(c map[string]any) { valid(c); c["events"] = "logout" }},
+				{"a logout event that is not an object", func(c map[string]any) {
+					valid(c)
+					c["events"] = map[string]any{"http://schemas.openid.net/event/backchannel-logout": "yes"}
+				}},
+				{"several audiences without azp", func(c map[string]any) { valid(c); c["aud"] = []string{"app", "another-app"} }},
+				{"several audiences, azp of another client", func(c map[string]any) {
+					valid(c)
+					c["aud"], c["azp"] = []string{"app", "another-app"}, "another-app"
+				}},
 			}
 			for _, tc := range invalid {
 				if got := postLogoutToken(t, base, logoutToken(t, f, tc.edit)); got != http.StatusBadRequest {
 					t.Errorf("logout token with %s: got %d, want 400", tc.name, got)
+				}
+			}
+			for _, typ := range []string{"at+jwt", "id_token+jwt", "secevent+jwt"} {
+				c := map[string]any{}
+				json.Unmarshal([]byte(jwtPayload(t, logoutToken(t, f, valid))), &c)
+				tok, err := signTyped(f.key, "", typ, c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := postLogoutToken(t, base, tok); got != http.StatusBadRequest {
+					t.Errorf("logout token typed %s: got %d, want 400", typ, got)
 				}
 			}
 			if got := postLogoutToken(t, base, "not-a-jwt"); got != http.StatusBadRequest {
@@ -101,8 +125,14 @@ func TestBackchannelLogout(t *testing.T) {
 				t.Fatal("an invalid logout token signed someone out")
 			}
 
-			// By sid: only that device's session ends.
-			tok := logoutToken(t, f, valid)
+			// By sid, explicitly typed (section 2.4): only that device's
+			// session ends.
+			c := map[string]any{}
+			json.Unmarshal([]byte(jwtPayload(t, logoutToken(t, f, valid))), &c)
+			tok, err := signTyped(f.key, "", "logout+jwt", c)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if got := postLogoutToken(t, base, tok); got != http.StatusOK {
 				t.Fatalf("valid logout token by sid: got %d, want 200", got)
 			}
@@ -121,6 +151,54 @@ func TestBackchannelLogout(t *testing.T) {
 				t.Fatal("after logout by sub: want Ada signed out everywhere and Grace still signed in")
 			}
 		})
+	}
+}
+
+// jwtPayload is the decoded payload of a compact JWS.
+func jwtPayload(t *testing.T, jws string) string {
+	t.Helper()
+	parts := strings.Split(jws, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a compact JWS: %q", jws)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestBackchannelReplayRace posts one logout token many times at once, to
+// two instances sharing a store: exactly one delivery is accepted.
+func TestBackchannelReplayRace(t *testing.T) {
+	bases, f := startInstances(t, 2, map[string]string{"SESSION_STORE": "sqlite:" + filepath.Join(t.TempDir(), "shared.db")})
+	b := testclient.New(t)
+	signIn(t, b, bases[0], "ada@example.com", nil)
+	sid := claimOn(t, b, bases[0], "sid")
+	tok := logoutToken(t, f, func(c map[string]any) { c["sid"] = sid })
+	const n = 20
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { codes <- postLogoutToken(t, bases[i%2], tok) })
+	}
+	wg.Wait()
+	close(codes)
+	accepted := 0
+	for code := range codes {
+		switch code {
+		case http.StatusOK:
+			accepted++
+		case http.StatusBadRequest:
+		default:
+			t.Errorf("a parallel copy of a logout token got %d, want 200 or 400", code)
+		}
+	}
+	if accepted != 1 {
+		t.Fatalf("%d parallel copies of one logout token: %d accepted, want exactly 1", n, accepted)
+	}
+	if signedIn(b, bases[0]) {
+		t.Fatal("the logout token's session survived")
 	}
 }
 
