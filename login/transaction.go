@@ -147,12 +147,22 @@ func (a *Auth) saveTransaction(w http.ResponseWriter, r *http.Request, state str
 	}
 	name := txCookieName(a.secure, state)
 	value, err := a.sealTransaction(name, tx)
+	if err == nil && len(name)+len(value) > maxCookieSize {
+		// Browsers drop larger cookies, and the login would then fail: a
+		// return path that needs so much escaping is not worth that.
+		tx.ReturnTo = "/"
+		value, err = a.sealTransaction(name, tx)
+	}
 	if err != nil {
 		return err
 	}
 	http.SetCookie(w, a.attemptCookie(name, value))
 	return nil
 }
+
+// maxCookieSize is the name and value size every browser keeps (RFC 6265
+// 6.1 asks for at least 4096 bytes, attributes included).
+const maxCookieSize = 3800
 
 // takeTransaction clears the cookie of state's attempt and returns the
 // attempt, if the browser sent it, it opens for state and has not expired.

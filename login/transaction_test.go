@@ -3,6 +3,7 @@ package login
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,5 +140,24 @@ func TestLoginAttemptCookiesOverHTTPS(t *testing.T) {
 	c := save(t, a, nil, "s", time.Now())[0]
 	if !c.Secure || c.Name != "__Host-"+txCookieName(false, "s") {
 		t.Errorf("attempt cookie over https: %q secure=%v, want a Secure __Host- cookie", c.Name, c.Secure)
+	}
+}
+
+func TestLoginAttemptCookieStaysSmall(t *testing.T) {
+	a := attemptAuth(t, "http://localhost:3000/callback")
+	for _, returnTo := range []string{"/" + strings.Repeat("a", maxReturnTo-1), "/" + strings.Repeat(`"<`, maxReturnTo/2-1)} {
+		r := httptest.NewRequest("GET", "/login", nil)
+		w := httptest.NewRecorder()
+		if err := a.saveTransaction(w, r, "s", transaction{ReturnTo: returnTo, Started: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		c := w.Result().Cookies()[0]
+		if n := len(c.Name) + len(c.Value); n > maxCookieSize {
+			t.Errorf("attempt cookie with a %d-byte returnTo is %d bytes, more than browsers keep", len(returnTo), n)
+		}
+		tx, ok, _ := take(a, []*http.Cookie{c}, "s", time.Now())
+		if !ok || (tx.ReturnTo != returnTo && tx.ReturnTo != "/") {
+			t.Errorf("attempt with a %d-byte returnTo: ok %v, returnTo %.20q", len(returnTo), ok, tx.ReturnTo)
+		}
 	}
 }
