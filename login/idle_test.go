@@ -34,6 +34,16 @@ func (c *countingStore) count() int {
 }
 
 func TestIdleTimeout(t *testing.T) {
+	for _, withMiddleware := range []bool{true, false} {
+		t.Run(map[bool]string{true: "ExpireIdle", false: "User alone"}[withMiddleware], func(t *testing.T) {
+			testIdleTimeout(t, withMiddleware)
+		})
+	}
+}
+
+// testIdleTimeout signs in and makes requests at intervals, with
+// ExpireIdle in the chain or with only the handler's call of User.
+func testIdleTimeout(t *testing.T, withMiddleware bool) {
 	store := &countingStore{Memory: sessionstore.NewMemory()}
 	defer store.Close()
 	sm := scs.New()
@@ -59,7 +69,10 @@ func TestIdleTimeout(t *testing.T) {
 			w.Write([]byte(u.Name))
 		}
 	})
-	h := sm.LoadAndSave(a.ExpireIdle(mux))
+	h := sm.LoadAndSave(mux)
+	if withMiddleware {
+		h = sm.LoadAndSave(a.ExpireIdle(mux))
+	}
 
 	var cookie *http.Cookie
 	get := func(path string) string {

@@ -84,7 +84,9 @@ type Config struct {
 	// completes only on the instance that started it.
 	AttemptKey []byte
 	// IdleTimeout signs out a user who made no request for this long; 0
-	// means never. The absolute limit is Sessions.Lifetime.
+	// means never. The absolute limit is Sessions.Lifetime. Requests count
+	// as activity when they pass through ExpireIdle, or else when they call
+	// User (as RequireUser does).
 	IdleTimeout time.Duration
 
 	// HTTPClient calls the provider. Default: http.DefaultClient's
@@ -108,20 +110,6 @@ type Config struct {
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 }
 
-// Error is a failed login, callback or logout.
-type Error struct {
-	// Status is the HTTP status that fits the failure.
-	Status int
-	// Title and Message say what went wrong in words a user understands;
-	// they never carry secrets.
-	Title, Message string
-	// Err is the underlying cause, for logs only.
-	Err error
-	// Reason is a short machine-readable cause of a failed sign-in, such as
-	// "invalid_state" or "invalid_id_token"; empty for other failures.
-	Reason string
-}
-
 // EventKind names something that happens in sign-in flows.
 type EventKind string
 
@@ -141,15 +129,6 @@ type Event struct {
 	Kind   EventKind
 	Reason string
 }
-
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("%s: %v", e.Title, e.Err)
-	}
-	return e.Title
-}
-
-func (e *Error) Unwrap() error { return e.Err }
 
 // Auth is a relying party of one provider. Its methods are safe for
 // concurrent use.
@@ -287,8 +266,7 @@ func checkAuthParams(params url.Values) error {
 func (a *Auth) login(w http.ResponseWriter, r *http.Request, params url.Values) {
 	d, err := a.provider.get(r.Context())
 	if err != nil {
-		a.fail(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable",
-			"We cannot reach the sign-in provider right now. Please try again in a moment.", err)
+		a.fail(w, r, "provider_unavailable", err)
 		return
 	}
 	returnTo, ok := SafeReturnTo(r.URL.Query().Get("returnTo"))
@@ -309,7 +287,7 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request, params url.Values) 
 		tx.CheckMaxAge = true
 	}
 	if err := a.saveTransaction(w, r, state, tx); err != nil {
-		a.fail(w, r, http.StatusInternalServerError, "Sign-in is unavailable", "Please try again.", err)
+		a.fail(w, r, "internal", err)
 		return
 	}
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(tx.Nonce), oauth2.S256ChallengeOption(tx.Verifier)}
@@ -333,39 +311,32 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	state := q.Get("state")
 	if state == "" {
-		a.callbackFail(w, r, "missing_state", http.StatusBadRequest, "Sign-in link incomplete",
-			"This sign-in response is missing its state. Please start signing in again.", nil)
+		a.callbackFail(w, r, newError("missing_state", nil))
 		return
 	}
 	tx, ok := a.takeTransaction(w, r, state, a.cfg.Now())
 	if !ok {
-		a.callbackFail(w, r, "invalid_state", http.StatusBadRequest, "Sign-in expired",
-			"This sign-in attempt is unknown, expired or already used. Please start signing in again.", nil)
+		a.callbackFail(w, r, newError("invalid_state", nil))
 		return
 	}
 	if code := q.Get("error"); code != "" {
-		msg := "The sign-in provider did not sign you in (" + code + ")."
-		if desc := q.Get("error_description"); desc != "" {
-			msg += " It said: " + truncate(desc, 300)
-		}
-		a.callbackFail(w, r, "provider_error", http.StatusBadRequest, "Sign-in not completed", msg, nil)
+		a.callbackFail(w, r, providerError(code, q.Get("error_description")))
 		return
 	}
 	d, err := a.provider.get(ctx)
 	if err != nil {
-		a.callbackFail(w, r, "provider_unavailable", http.StatusServiceUnavailable, "Sign-in is unavailable",
-			"We cannot reach the sign-in provider right now. Please try again in a moment.", err)
+		a.callbackFail(w, r, newError("provider_unavailable", err))
 		return
 	}
 	// RFC 9207: a provider that names itself must be ours (mix-up defence),
 	// and one that says it always does must have.
 	if iss := q.Get("iss"); (iss != "" || d.sendsIss) && iss != a.cfg.Issuer {
-		a.callbackFail(w, r, "issuer_mismatch", http.StatusBadRequest, "Sign-in failed", "The sign-in response came from an unexpected provider.", nil)
+		a.callbackFail(w, r, newError("issuer_mismatch", nil))
 		return
 	}
 	code := q.Get("code")
 	if code == "" {
-		a.callbackFail(w, r, "missing_code", http.StatusBadRequest, "Sign-in failed", "The sign-in response carries no authorization code.", nil)
+		a.callbackFail(w, r, newError("missing_code", nil))
 		return
 	}
 	tctx, cancel := context.WithTimeout(a.clientContext(ctx), a.cfg.Timeout)
@@ -377,25 +348,25 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
-		a.callbackFail(w, r, "no_id_token", http.StatusBadGateway, "Sign-in failed", "The sign-in provider sent no ID token.", nil)
+		a.callbackFail(w, r, newError("no_id_token", nil))
 		return
 	}
 	idt, claims, err := a.verifyIDToken(tctx, d, rawID, tx)
 	switch {
 	case err == nil:
 	case errors.Is(err, errKeysUnavailable) && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err)):
-		a.callbackFail(w, r, "timeout", http.StatusGatewayTimeout, "Sign-in timed out", "The sign-in provider did not answer in time. Please try again.", err)
+		a.callbackFail(w, r, newError("timeout", err))
 		return
 	case errors.Is(err, errKeysUnavailable):
-		a.callbackFail(w, r, "provider_failed", http.StatusBadGateway, "Sign-in failed", "The sign-in provider failed to complete the sign-in. Please try again.", err)
+		a.callbackFail(w, r, newError("provider_failed", err))
 		return
 	default:
-		a.callbackFail(w, r, "invalid_id_token", http.StatusBadRequest, "Sign-in failed", "The sign-in provider's answer could not be verified. Please try again.", err)
+		a.callbackFail(w, r, newError("invalid_id_token", err))
 		return
 	}
 	if idt.AccessTokenHash != "" {
 		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			a.callbackFail(w, r, "invalid_id_token", http.StatusBadRequest, "Sign-in failed", "The sign-in provider's answer could not be verified. Please try again.", err)
+			a.callbackFail(w, r, newError("invalid_id_token", err))
 			return
 		}
 	}
@@ -406,7 +377,7 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 
 	// A new session ID at sign-in defeats session fixation.
 	if err := sm.RenewToken(ctx); err != nil {
-		a.callbackFail(w, r, "session_store", http.StatusServiceUnavailable, "Sign-in failed", "We could not start your session. Please try again.", err)
+		a.callbackFail(w, r, newError("session_store", err))
 		return
 	}
 	now := a.cfg.Now()
@@ -415,7 +386,7 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	sm.Put(ctx, userKey, user)
 	toks := tokens{IDToken: rawID, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry}
 	if err := a.saveTokens(ctx, sm.Token(ctx), toks, user.SID, user.Subject, now.Add(sm.Lifetime)); err != nil {
-		a.callbackFail(w, r, "session_store", http.StatusServiceUnavailable, "Sign-in failed", "We could not start your session. Please try again.", err)
+		a.callbackFail(w, r, newError("session_store", err))
 		return
 	}
 	sm.Put(ctx, sessionstore.SubjectKey, user.Subject)
@@ -433,14 +404,13 @@ func (a *Auth) exchangeFailed(w http.ResponseWriter, r *http.Request, err error)
 	var re *oauth2.RetrieveError
 	switch {
 	case errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 && re.ErrorCode != "":
-		a.callbackFail(w, r, "code_refused", http.StatusBadRequest, "Sign-in failed",
-			"The sign-in provider refused this sign-in ("+re.ErrorCode+"). Please start signing in again.", err)
+		e := newError("code_refused", err)
+		e.Message = "The sign-in provider refused this sign-in (" + truncate(re.ErrorCode, 64) + ")." + tryAgain
+		a.callbackFail(w, r, e)
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		a.callbackFail(w, r, "timeout", http.StatusGatewayTimeout, "Sign-in timed out",
-			"The sign-in provider did not answer in time. Please try again.", err)
+		a.callbackFail(w, r, newError("timeout", err))
 	default:
-		a.callbackFail(w, r, "provider_failed", http.StatusBadGateway, "Sign-in failed",
-			"The sign-in provider failed to complete the sign-in. Please try again.", err)
+		a.callbackFail(w, r, newError("provider_failed", err))
 	}
 }
 
@@ -465,14 +435,13 @@ func (a *Auth) LogoutEverywhere(w http.ResponseWriter, r *http.Request) {
 func (a *Auth) logout(w http.ResponseWriter, r *http.Request, everywhere bool) {
 	ctx := r.Context()
 	if !a.ValidCSRF(r) {
-		a.fail(w, r, http.StatusForbidden, "Sign-out not confirmed",
-			"This sign-out request did not come from this site's sign-out button. Use the button to sign out.", nil)
+		a.fail(w, r, "logout_unconfirmed", nil)
 		return
 	}
 	if u, ok := a.User(r); ok && everywhere {
 		n, err := a.cfg.Store.DeleteBySubject(ctx, u.Subject)
 		if err != nil {
-			a.fail(w, r, http.StatusServiceUnavailable, "Sign-out failed", "We could not end your sessions. Please try again.", err)
+			a.fail(w, r, "logout_failed", err)
 			return
 		}
 		a.cfg.Logger.InfoContext(ctx, "signed out of all devices", "sessions_deleted", n)
@@ -480,12 +449,12 @@ func (a *Auth) logout(w http.ResponseWriter, r *http.Request, everywhere bool) {
 	token := a.cfg.Sessions.Token(ctx)
 	rec, _, _ := a.loadTokens(ctx, token) // without them, logout goes on without id_token_hint
 	if err := a.cfg.Store.DeleteCtx(ctx, tokensKeyOf(token)); err != nil {
-		a.fail(w, r, http.StatusServiceUnavailable, "Sign-out failed", "We could not end your session. Please try again.", err)
+		a.fail(w, r, "logout_failed", err)
 		return
 	}
 	toks := rec.tokens
 	if err := a.cfg.Sessions.Destroy(ctx); err != nil {
-		a.fail(w, r, http.StatusServiceUnavailable, "Sign-out failed", "We could not end your session. Please try again.", err)
+		a.fail(w, r, "logout_failed", err)
 		return
 	}
 	a.emit(ctx, Event{Kind: Logout})
@@ -526,25 +495,39 @@ const idleRefresh = time.Minute
 // older than Sessions.Lifetime, and otherwise extends them up to that
 // absolute limit, at most once a minute. Stores expire sessions too; this
 // makes the limits hold whatever a store's clock says.
+//
+// Without it, User does the same on the requests that call it, so an app
+// that only wraps its routes in LoadAndSave keeps active users signed in;
+// with it, every request counts as activity, whether it asks for the user
+// or not.
 func (a *Auth) ExpireIdle(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		sm := a.cfg.Sessions
-		if _, ok := a.User(r); ok {
-			now := a.cfg.Now()
-			idle := now.Sub(sm.GetTime(ctx, seenKey))
-			switch {
-			case now.After(sm.GetTime(ctx, sinceKey).Add(sm.Lifetime)) || (a.cfg.IdleTimeout > 0 && idle > a.cfg.IdleTimeout):
-				if err := sm.Destroy(ctx); err != nil {
-					a.fail(w, r, http.StatusServiceUnavailable, "Session unavailable", "We could not read your session. Please try again.", err)
-					return
-				}
-			case idle >= idleRefresh:
-				a.touch(ctx, now)
+		if _, ok := a.cfg.Sessions.Get(r.Context(), userKey).(User); ok {
+			if err := a.checkIdle(r.Context()); err != nil {
+				a.fail(w, r, "session_unavailable", err)
+				return
 			}
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), idleCheckedKey{}, true)))
 	})
+}
+
+// idleCheckedKey marks a request's context once ExpireIdle has checked it.
+type idleCheckedKey struct{}
+
+// checkIdle ends the signed-in session of ctx if it is idle or too old, or
+// else records activity when the last record is over a minute old.
+func (a *Auth) checkIdle(ctx context.Context) error {
+	sm := a.cfg.Sessions
+	now := a.cfg.Now()
+	idle := now.Sub(sm.GetTime(ctx, seenKey))
+	switch {
+	case now.After(sm.GetTime(ctx, sinceKey).Add(sm.Lifetime)) || (a.cfg.IdleTimeout > 0 && idle > a.cfg.IdleTimeout):
+		return sm.Destroy(ctx)
+	case idle >= idleRefresh:
+		a.touch(ctx, now)
+	}
+	return nil
 }
 
 // touch records activity at now and moves the session's expiry to the
@@ -566,9 +549,19 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// User returns the signed-in user of r's session.
+// User returns the signed-in user of r's session. Outside ExpireIdle it
+// also applies Config.IdleTimeout and Sessions.Lifetime, as ExpireIdle does.
 func (a *Auth) User(r *http.Request) (User, bool) {
-	u, ok := a.cfg.Sessions.Get(r.Context(), userKey).(User)
+	ctx := r.Context()
+	u, ok := a.cfg.Sessions.Get(ctx, userKey).(User)
+	if !ok || ctx.Value(idleCheckedKey{}) != nil {
+		return u, ok
+	}
+	if err := a.checkIdle(ctx); err != nil {
+		a.cfg.Logger.ErrorContext(ctx, "ending an idle session failed", "error", err)
+		return User{}, false
+	}
+	u, ok = a.cfg.Sessions.Get(ctx, userKey).(User)
 	return u, ok
 }
 
@@ -594,7 +587,7 @@ func (a *Auth) RequireUser(next http.Handler) http.Handler {
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			a.fail(w, r, http.StatusUnauthorized, "Sign-in required", "Please sign in first.", nil)
+			a.fail(w, r, "sign_in_required", nil)
 			return
 		}
 		target := a.cfg.LoginPath
@@ -608,30 +601,22 @@ func (a *Auth) RequireUser(next http.Handler) http.Handler {
 	})
 }
 
-func (a *Auth) fail(w http.ResponseWriter, r *http.Request, status int, title, msg string, err error) {
-	a.cfg.ErrorHandler(w, r, &Error{Status: status, Title: title, Message: msg, Err: err})
+// fail answers r with the failure of reason.
+func (a *Auth) fail(w http.ResponseWriter, r *http.Request, reason string, err error) {
+	a.cfg.ErrorHandler(w, r, newError(reason, err))
 }
 
-// callbackFail is fail for a sign-in that did not complete, with a short
-// machine-readable reason for metrics and logs.
-func (a *Auth) callbackFail(w http.ResponseWriter, r *http.Request, reason string, status int, title, msg string, err error) {
-	a.emit(r.Context(), Event{Kind: LoginFailed, Reason: reason})
-	a.cfg.ErrorHandler(w, r, &Error{Status: status, Title: title, Message: msg, Err: err, Reason: reason})
+// callbackFail is fail for a sign-in that did not complete, reported to
+// OnEvent too.
+func (a *Auth) callbackFail(w http.ResponseWriter, r *http.Request, e *Error) {
+	a.emit(r.Context(), Event{Kind: LoginFailed, Reason: e.Reason})
+	a.cfg.ErrorHandler(w, r, e)
 }
 
 func (a *Auth) emit(ctx context.Context, e Event) {
 	if a.cfg.OnEvent != nil {
 		a.cfg.OnEvent(ctx, e)
 	}
-}
-
-// asError returns err as an *Error, wrapping other errors as a 500.
-func asError(err error) *Error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return &Error{Status: http.StatusInternalServerError, Title: "Something went wrong", Message: "Please try again.", Err: err}
 }
 
 func truncate(s string, n int) string {

@@ -119,13 +119,11 @@ func (a *Auth) endSession(ctx context.Context, cause error) error {
 
 // sessionEnded is the 401 of a session whose tokens are gone or refused.
 func sessionEnded(cause error) *Error {
-	return &Error{Status: http.StatusUnauthorized, Title: "Session ended",
-		Message: "Your sign-in has ended. Please sign in again.", Err: cause}
+	return newError("session_ended", cause)
 }
 
 func storeError(err error) error {
-	return &Error{Status: http.StatusServiceUnavailable, Title: "Session unavailable",
-		Message: "We could not reach our session storage. Please try again.", Err: err}
+	return newError("session_unavailable", err)
 }
 
 func (a *Auth) fresh(t tokens) bool {
@@ -157,8 +155,7 @@ func (a *Auth) refresh(ctx context.Context, sessionToken string) (tokens, error)
 	}
 	d, err := a.provider.get(ctx)
 	if err != nil {
-		return tokens{}, &Error{Status: http.StatusServiceUnavailable, Title: "Provider unavailable",
-			Message: "We cannot reach the sign-in provider right now. Please try again in a moment.", Err: err}
+		return tokens{}, newError("provider_unavailable", err)
 	}
 	tctx, cancelCall := context.WithTimeout(a.clientContext(ctx), a.cfg.Timeout)
 	defer cancelCall()
@@ -170,8 +167,7 @@ func (a *Auth) refresh(ctx context.Context, sessionToken string) (tokens, error)
 		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
 			return tokens{}, sessionEnded(err)
 		}
-		return tokens{}, &Error{Status: http.StatusBadGateway, Title: "Provider failed",
-			Message: "The sign-in provider failed to renew your access. Please try again.", Err: err}
+		return tokens{}, newError("refresh_failed", err)
 	}
 	t := tokens{IDToken: rec.tokens.IDToken, AccessToken: nt.AccessToken, RefreshToken: nt.RefreshToken, Expiry: nt.Expiry}
 	if t.RefreshToken == "" {

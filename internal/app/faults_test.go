@@ -215,7 +215,7 @@ func TestCallbackFailures(t *testing.T) {
 		{name: "exp within clock skew", edit: func(c map[string]any) { c["exp"] = now.Add(-30 * time.Second).Unix() }, status: 200, text: "Welcome User"},
 		{name: "missing state", callback: "/callback?code=abc", status: 400, text: "missing its state"},
 		{name: "wrong state", callback: "/callback?code=abc&state=not-a-state-of-this-browser", status: 400, text: "unknown, expired or already used"},
-		{name: "provider error response", cancel: true, status: 400, text: "did not sign you in (access_denied)"},
+		{name: "provider error response", cancel: true, status: 400, text: "You cancelled sign-in."},
 		{name: "token endpoint refuses code", override: token(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(400)
