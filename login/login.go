@@ -61,7 +61,9 @@ type Config struct {
 	AuthParams url.Values
 	// PostLogoutRedirectURL is where the provider sends the browser after logout.
 	PostLogoutRedirectURL string
-	Logout                LogoutStyle
+	// ProviderLogout is how Logout ends the provider's own session too.
+	// Default: EndSessionLogout; Auth0 sets Auth0Logout.
+	ProviderLogout LogoutStyle
 	// TokenAuthMethod is how the client authenticates at the token endpoint:
 	// "client_secret_basic" or "client_secret_post". Default: what discovery
 	// advertises, client_secret_basic first (RFC 8414's default).
@@ -466,7 +468,7 @@ func (a *Auth) logout(w http.ResponseWriter, r *http.Request, everywhere bool) {
 // when the provider has no logout endpoint or cannot be reached.
 func (a *Auth) logoutURL(ctx context.Context, idToken string) string {
 	back := a.cfg.PostLogoutRedirectURL
-	if a.cfg.Logout == Auth0Logout {
+	if a.cfg.ProviderLogout == Auth0Logout {
 		return strings.TrimSuffix(a.cfg.Issuer, "/") + "/v2/logout?" +
 			url.Values{"client_id": {a.cfg.ClientID}, "returnTo": {back}}.Encode()
 	}

@@ -97,7 +97,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		HTTPClient: &http.Client{Transport: m.instrumentProvider(providerTransport())},
 	}
 	if cfg.Provider == config.Auth0 {
-		lc.Logout = login.Auth0Logout
+		lc.ProviderLogout = login.Auth0Logout
 		// Auth0 applications authenticate with "Client Secret (Post)" unless
 		// changed in the dashboard.
 		lc.TokenAuthMethod = "client_secret_post"
