@@ -6,9 +6,10 @@
 #   POSTGRES_URL='postgres://postgres@127.0.0.1:55432/postgres?sslmode=disable' \
 #   bash cmd/loadtest/measure.sh
 #
-# It takes about 20 minutes, uses ports 3001, 3100, 3101 and 9000 on 127.0.0.1,
-# and cleans up the Redis keys (prefix gologin:) and PostgreSQL schemas
-# (gologin_bench_N) it creates; on Redis, use a database of its own.
+# It takes about 20 minutes, uses ports 3001, 3002 (the app's metrics), 3100,
+# 3101 and 9000 on 127.0.0.1, and cleans up the Redis keys (prefix gologin:)
+# and PostgreSQL schemas (gologin_bench_N) it creates; on Redis, use a
+# database of its own.
 #
 # Results go to $OUT/results (default /tmp/gologin-bench). Needs curl and jq
 # (psql and redis-cli for those stores). PARTS selects parts; ROUNDS, C and
@@ -23,7 +24,7 @@ OUT=${OUT:-/tmp/gologin-bench}
 BIN=$OUT/bin RES=$OUT/results
 ROUNDS=${ROUNDS:-3} C=${C:-32} D=${D:-10s}
 PARTS=${PARTS:-pages cpu burst memory startup gobench}
-APP=http://127.0.0.1:3001 IDP=http://127.0.0.1:9000 BASE=http://127.0.0.1:3100 BASELOGIN=http://127.0.0.1:3101
+APP=http://127.0.0.1:3001 METRICS=127.0.0.1:3002 IDP=http://127.0.0.1:9000 BASE=http://127.0.0.1:3100 BASELOGIN=http://127.0.0.1:3101
 mkdir -p "$BIN" "$RES"
 go build -o "$BIN/webapp" ./cmd/webapp
 go build -o "$BIN/devidp" ./cmd/devidp
@@ -35,7 +36,7 @@ part() { [[ " $PARTS " == *" $1 "* ]]; }
 log() { echo "== $(date +%T) $* (load average: $(cut -d' ' -f1-3 /proc/loadavg))" >&2; }
 wait_ok() { for _ in $(seq 2000); do curl -sf -o /dev/null "$1" && return; sleep 0.005; done; echo "not ready: $1" >&2; exit 1; }
 stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
-metric() { curl -s "$APP/metrics" | awk -v m="$1" '$1 == m {printf "%.0f\n", $2}'; }
+metric() { curl -s "http://$METRICS/metrics" | awk -v m="$1" '$1 == m {printf "%.0f\n", $2}'; }
 
 # Other work on the machine: Go builds and tests.
 foreign() { pgrep -a -f '^(\S*/)?(go|compile|link|vet|asm|cgo)( |$)|\.test( |$)'; }
@@ -69,7 +70,7 @@ clean() {
 # sets PID. Its log goes to $RUN.
 start_webapp() {
 	RUN=$(mktemp -d "$OUT/run.XXXX")
-	(cd "$RUN" && exec env PORT=3001 APP_BASE_URL=$APP "$@" "$BIN/webapp" >"$RUN/webapp.log" 2>"$RUN/webapp.err") &
+	(cd "$RUN" && exec env PORT=3001 APP_BASE_URL=$APP METRICS_ADDR=$METRICS "$@" "$BIN/webapp" >"$RUN/webapp.log" 2>"$RUN/webapp.err") &
 	PID=$!
 	wait_ok "$APP/healthz"
 }
@@ -276,7 +277,7 @@ fi
 # provider's RSA key), then 20 warm starts reusing one directory.
 startup() { # name count directory
 	log "startup: $1"
-	(cd "$3" && env PORT=3001 APP_BASE_URL=$APP SESSION_STORE=sqlite:sessions.db \
+	(cd "$3" && env PORT=3001 APP_BASE_URL=$APP METRICS_ADDR=$METRICS SESSION_STORE=sqlite:sessions.db \
 		"$LT" -startup "$2" -app $APP -json -- "$BIN/webapp" >"$RES/startup-$1.json")
 }
 if part startup; then

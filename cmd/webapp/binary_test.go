@@ -69,42 +69,15 @@ func webappBinary(t *testing.T) string {
 	return binPath
 }
 
-// freePort returns a TCP port on 127.0.0.1 that nothing listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// baseEnv is the minimal environment of the binary, plus vars.
+// baseEnv is the minimal environment of the binary, plus vars. Its
+// metrics get a port of their own (unless vars say otherwise): the
+// default one may be another webapp's on this machine.
 func baseEnv(home string, vars map[string]string) []string {
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "METRICS_ADDR=127.0.0.1:0"}
 	for k, v := range vars {
 		env = append(env, k+"="+v)
 	}
 	return env
-}
-
-// lockedBuffer is a bytes.Buffer safe for a process to write while a test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // proc is a running webapp.

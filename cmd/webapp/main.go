@@ -83,15 +83,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	listeners := []net.Listener{ln}
 	if cfg.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
+		switch {
+		case err == nil:
+			servers = append(servers, newServer(a.MetricsHandler(), log))
+			listeners = append(listeners, mln)
+			log.Info("serving metrics", "listen", mln.Addr().String())
+		case cfg.MetricsDefault:
+			// Most likely another instance on this machine has the default
+			// port: serving the app matters more than its metrics.
+			log.Warn("metrics are not served: cannot listen on the default metrics address; set METRICS_ADDR=host:port to serve them elsewhere, or METRICS_ADDR=off",
+				"listen", cfg.MetricsAddr, "error", err)
+		default:
 			ln.Close()
 			return fmt.Errorf("METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", a.MetricsHandler())
-		servers = append(servers, newServer(mux, log))
-		listeners = append(listeners, mln)
-		log.Info("serving metrics", "listen", mln.Addr().String())
 	}
 	log.Info("serving", "url", cfg.BaseURL, "listen", ln.Addr().String(), "config", a.Describe())
 	errc := make(chan error, len(servers))

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -219,11 +218,6 @@ func (a *App) startDevProvider(lc *login.Config) error {
 	lc.HTTPClient = &http.Client{Transport: a.metrics.instrumentProvider(handlerTransport{p})}
 	a.log.Warn("no OpenID provider configured: using the embedded development provider; set AUTH0_DOMAIN or OIDC_ISSUER for real users",
 		"issuer", lc.Issuer)
-	if host, _, _ := net.SplitHostPort(a.cfg.ListenAddr); !config.IsLoopback(host) {
-		// Allowed for containers, whose published port is reached through
-		// localhost; anyone who can reach this address can sign in as anyone.
-		a.log.Warn("the development provider is reachable from other hosts: LISTEN_ADDR is not a loopback address", "listen", a.cfg.ListenAddr)
-	}
 	return nil
 }
 
@@ -308,9 +302,19 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.Serv
 // Discover fetches the provider's discovery document and keys now.
 func (a *App) Discover(ctx context.Context) error { return a.auth.Discover(ctx) }
 
-// MetricsHandler serves the app's metrics in Prometheus text format; the
-// app serves it at /metrics itself unless Config.MetricsAddr is set.
-func (a *App) MetricsHandler() http.Handler { return a.metrics.handler() }
+// MetricsHandler is the handler of the metrics listener: the app's metrics
+// in Prometheus text format at GET /metrics, 404 elsewhere. The app's own
+// handler never serves them. Every response carries Cache-Control:
+// no-store, so that no cache between the scraper and the app keeps stale
+// figures or shows them to others.
+func (a *App) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metrics.handler())
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		mux.ServeHTTP(w, r)
+	})
+}
 
 // Close stops background work and closes the session store.
 func (a *App) Close() error {

@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -99,12 +101,78 @@ var securityHeaderValues = []header{
 	{"Referrer-Policy", []string{"no-referrer"}},
 }
 
-// securityHeaders sets securityHeaderValues on every response.
-func securityHeaders(next http.Handler) http.Handler {
+// hsts is added to securityHeaderValues when APP_BASE_URL is https: after
+// one visit, the browser never again sends a request, or a cookie, to the
+// app over plain http, where a network attacker could answer. Two years is
+// the value hstspreload.org and OWASP recommend: a lifetime within which a
+// user almost surely returns, renewing it, so the first-visit gap stays
+// rare. includeSubDomains keeps a plain-http subdomain from being used to
+// plant cookies for the app. No preload: entering the browsers' preload
+// list commits the whole domain to https, the operator's decision.
+var hsts = header{"Strict-Transport-Security", []string{"max-age=63072000; includeSubDomains"}}
+
+// securityHeaders sets hs on every response.
+func securityHeaders(hs []header, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		setHeaders(w.Header(), securityHeaderValues)
+		setHeaders(w.Header(), hs)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// directOnly, while the development provider runs, refuses with 421 every
+// request whose Host is not APP_BASE_URL's or that a proxy forwarded
+// (Forwarded, X-Forwarded-For, X-Forwarded-Host). The development provider
+// signs in anyone as anyone: reached under another name or through a
+// proxy, it would do so for whoever else reaches that. /healthz and
+// /readyz stay open to probes, which name the host as they please.
+func (a *App) directOnly(next http.Handler) http.Handler {
+	base, _ := url.Parse(a.cfg.BaseURL) // valid: config.Load checked it
+	want := canonicalHost(base.Host, base.Scheme)
+	refusal := &login.Error{Status: http.StatusMisdirectedRequest, Title: "Open the app at its own address",
+		Message: "Open " + a.cfg.BaseURL + " directly, not through a proxy or another address. This app signs in " +
+			"through its development provider, which lets anyone sign in as anyone, so it answers only there. " +
+			"To serve the app to others, configure a real provider (AUTH0_* or OIDC_*)."}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var reason string
+		switch {
+		case r.URL.Path == "/healthz" || r.URL.Path == "/readyz":
+		case canonicalHost(r.Host, base.Scheme) != want:
+			reason = "the Host header is not APP_BASE_URL's"
+		case forwarded(r.Header):
+			reason = "a proxy forwarded it"
+		}
+		if reason == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		a.log.WarnContext(r.Context(), "request refused: the development provider answers only direct requests to APP_BASE_URL",
+			"reason", reason, "host", r.Host, "app_base_url", a.cfg.BaseURL)
+		// Refused before the session loads: the page renders without it.
+		r = r.WithContext(context.WithValue(r.Context(), noSessionKey, true))
+		a.renderError(w, r, refusal)
+	})
+}
+
+// canonicalHost is hostport as directOnly compares it: the name in lower
+// case and without one trailing dot, and the scheme's default port when
+// none is given.
+func canonicalHost(hostport, scheme string) string {
+	u := url.URL{Host: hostport}
+	host, port := strings.TrimSuffix(strings.ToLower(u.Hostname()), "."), u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[scheme]
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// forwarded reports whether h holds a proxy's forwarding headers.
+func forwarded(h http.Header) bool {
+	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host"} {
+		if _, ok := h[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // recoverPanics turns a panic in a handler into a 500 page and a log line

@@ -22,18 +22,26 @@ func metricValue(body, sample string) float64 {
 	return v
 }
 
+// scrape reads the metrics as the metrics listener serves them.
+func scrape(t *testing.T, a *App) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	a.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
+		t.Fatalf("/metrics: %d %s", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	return rec.Body.String()
+}
+
 func TestMetrics(t *testing.T) {
-	base, _ := startApp(t, map[string]string{"SESSION_STORE": "memory"})
+	base, a := startApp(t, map[string]string{"SESSION_STORE": "memory"})
 	b := testclient.New(t)
 	p := signInDev(t, b, base, "/login", "Ada", "ada@example.com")
 	b.Submit(p.Form(t, "/logout"), nil)
 	b.Get(base + "/callback?code=x") // a failed sign-in
 	signInDev(t, testclient.New(t), base, "/login", "Grace", "grace@example.com")
 
-	m := b.Get(base + "/metrics")
-	if m.Status != http.StatusOK || !strings.HasPrefix(m.Header.Get("Content-Type"), "text/plain") {
-		t.Fatalf("/metrics: %d %s", m.Status, m.Header.Get("Content-Type"))
-	}
+	body := scrape(t, a)
 	for sample, want := range map[string]float64{
 		`webapp_logins_total{reason="",result="started"}`:                             2,
 		`webapp_logins_total{reason="",result="succeeded"}`:                           2,
@@ -45,11 +53,11 @@ func TestMetrics(t *testing.T) {
 		`webapp_http_requests_total{method="GET",route="GET /callback",status="400"}`: 1,
 		`webapp_http_request_duration_seconds_count{route="GET /{$}",status="200"}`:   3,
 	} {
-		if got := metricValue(m.Body, sample); got != want {
+		if got := metricValue(body, sample); got != want {
 			t.Errorf("%s = %v, want %v", sample, got, want)
 		}
 	}
-	if got := metricValue(m.Body, `webapp_provider_request_duration_seconds_count{code="200",method="post"}`); got < 2 {
+	if got := metricValue(body, `webapp_provider_request_duration_seconds_count{code="200",method="post"}`); got < 2 {
 		t.Errorf("provider calls timed: %v, want the two code exchanges at least", got)
 	}
 	// Paths and methods clients invent share one label.
@@ -58,20 +66,36 @@ func TestMetrics(t *testing.T) {
 	if resp, err := b.Client.Do(req); err == nil {
 		resp.Body.Close()
 	}
-	if strings.Contains(b.Get(base+"/metrics").Body, "xxxxxxxx") || strings.Contains(b.Get(base+"/metrics").Body, "XXXXXXXX") {
+	if body := scrape(t, a); strings.Contains(body, "xxxxxxxx") || strings.Contains(body, "XXXXXXXX") {
 		t.Error("a client's path or method became a metric label")
 	}
 }
 
-func TestMetricsOnSeparateAddress(t *testing.T) {
-	base, a := startApp(t, map[string]string{"SESSION_STORE": "memory", "METRICS_ADDR": "127.0.0.1:0"})
-	if p := testclient.New(t).Get(base + "/metrics"); p.Status != http.StatusNotFound {
-		t.Fatalf("/metrics on the main listener with METRICS_ADDR set: %d, want 404", p.Status)
+// TestMetricsOnlyOnTheirOwnListener: whatever METRICS_ADDR says, the
+// app's listener answers /metrics with its not-found page; the metrics
+// listener's handler serves them, and nothing else, uncached.
+func TestMetricsOnlyOnTheirOwnListener(t *testing.T) {
+	var a *App
+	for _, metricsAddr := range []string{"", "127.0.0.1:0", "off"} {
+		var base string
+		base, a = startApp(t, map[string]string{"SESSION_STORE": "memory", "METRICS_ADDR": metricsAddr})
+		p := testclient.New(t).Get(base + "/metrics")
+		if p.Status != http.StatusNotFound || !strings.Contains(p.Body, "Page not found") || strings.Contains(p.Body, "webapp_") {
+			t.Errorf("METRICS_ADDR=%q: /metrics on the app's listener: %d, want the 404 page:\n%s", metricsAddr, p.Status, p.Body)
+		}
 	}
-	rec := httptest.NewRecorder()
-	a.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if !strings.Contains(rec.Body.String(), "webapp_http_requests_total") {
-		t.Fatal("the metrics handler serves no request counts")
+	for path, status := range map[string]int{"/metrics": http.StatusOK, "/": http.StatusNotFound, "/healthz": http.StatusNotFound} {
+		rec := httptest.NewRecorder()
+		a.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != status {
+			t.Errorf("metrics listener GET %s: %d, want %d", path, rec.Code, status)
+		}
+		if got := rec.Header().Get("Cache-Control"); got != "no-store" {
+			t.Errorf("metrics listener GET %s: Cache-Control %q, want no-store", path, got)
+		}
+	}
+	if !strings.Contains(scrape(t, a), "webapp_http_requests_total") {
+		t.Error("the metrics listener serves no request counts")
 	}
 }
 

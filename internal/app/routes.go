@@ -1,7 +1,12 @@
 package app
 
 import (
+	"context"
+	"io/fs"
 	"net/http"
+	"path"
+	"slices"
+	"strings"
 )
 
 // routes is every route of the app in one place.
@@ -24,13 +29,12 @@ func (a *App) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", a.handleReadyz)
 	// Server to server, without cookies: the signed logout token is the proof.
 	mux.HandleFunc("POST /backchannel-logout", a.auth.BackchannelLogout)
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(staticFS)))
+	mux.Handle("GET /static/", a.staticFiles())
 	if a.devidp != nil {
 		mux.Handle("/devidp/", a.devidp)
 	}
-	if a.cfg.MetricsAddr == "" {
-		mux.Handle("GET /metrics", a.metrics.handler())
-	}
+	// No /metrics: MetricsHandler serves it on a listener of its own, out
+	// of reach of whoever reaches the app.
 	mux.Handle("/", a.sessions.LoadAndSave(a.auth.ExpireIdle(pages)))
 
 	a.mux, a.pages = mux, pages
@@ -39,7 +43,14 @@ func (a *App) routes() http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.AddInsecureBypassPattern("POST /backchannel-logout")
 	h = cop.Handler(h)
-	h = securityHeaders(h)
+	if a.devidp != nil {
+		h = a.directOnly(h)
+	}
+	headers := securityHeaderValues
+	if a.cfg.Secure {
+		headers = append(slices.Clip(headers), hsts)
+	}
+	h = securityHeaders(headers, h)
 	h = limitBody(h)
 	h = a.recoverPanics(h)
 	h = a.accessLog(h)
@@ -58,4 +69,24 @@ func (a *App) routeOf(r *http.Request) string {
 		return "unmatched"
 	}
 	return pattern
+}
+
+// staticFiles serves the embedded files under /static/. A directory, or a
+// name that is not there, gets the app's not-found page rather than a
+// listing, which would show what else is deployed there.
+func (a *App) staticFiles() http.Handler {
+	files := http.StripPrefix("/static/", http.FileServerFS(staticFS))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rel, _ := strings.CutPrefix(r.URL.Path, "/static/")
+		name := path.Clean("/" + rel)[1:]
+		if name == "" {
+			name = "."
+		}
+		if fi, err := fs.Stat(staticFS, name); err != nil || fi.IsDir() {
+			// Outside the session: the page renders without it.
+			a.handleNotFound(w, r.WithContext(context.WithValue(r.Context(), noSessionKey, true)))
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -334,5 +335,177 @@ func TestFormsCarryTheCSRFField(t *testing.T) {
 		if want := `<input type="hidden" name="` + login.CSRFField + `" value="{{.CSRFToken}}">`; !strings.Contains(string(b), want) {
 			t.Errorf("templates/%s.html has no %s", name, want)
 		}
+	}
+}
+
+// reaching is a transport that connects to addr whatever host the URL
+// names, trusting any certificate: a browser for which the base URL's
+// host resolves to the test server.
+func reaching(addr string) *http.Transport {
+	return &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}
+}
+
+// TestHSTSOnlyOverHTTPS: with an https APP_BASE_URL every response, pages,
+// redirects, probes, files and the development provider's, tells the
+// browser to use https only; with http none does.
+func TestHSTSOnlyOverHTTPS(t *testing.T) {
+	for _, base := range []string{"https://localhost:8443", ""} {
+		env := map[string]string{"SESSION_STORE": "memory"}
+		if base != "" {
+			env["APP_BASE_URL"] = base
+		}
+		srv := httptest.NewUnstartedServer(nil)
+		served, _ := serveApp(t, srv, env)
+		if base == "" {
+			base = served
+		}
+		b := testclient.New(t).NoRedirects()
+		b.Client.Transport = reaching(srv.Listener.Addr().String())
+		want := ""
+		if strings.HasPrefix(base, "https:") {
+			want = "max-age=63072000; includeSubDomains"
+		}
+		for _, path := range []string{"/", "/login", "/profile", "/no-such-page", "/healthz", "/readyz", "/static/style.css",
+			"/devidp/.well-known/openid-configuration"} {
+			if got := b.Get(base + path).Header.Get("Strict-Transport-Security"); got != want {
+				t.Errorf("%s%s: Strict-Transport-Security %q, want %q", base, path, got, want)
+			}
+		}
+	}
+}
+
+// TestNoDirectoryListingUnderStatic: /static/ and other directory paths
+// get the app's not-found page, not a list of files; files still serve.
+func TestNoDirectoryListingUnderStatic(t *testing.T) {
+	base, _ := startApp(t, map[string]string{"SESSION_STORE": "memory"})
+	b := testclient.New(t)
+	for _, path := range []string{"/static/", "/static", "/static/./", "/static/no-such-file.css", "/static/style.css/x"} {
+		p := b.Get(base + path)
+		if p.Status != http.StatusNotFound || !strings.Contains(p.Body, "Page not found") || strings.Contains(p.Body, `<a href="style.css">`) {
+			t.Errorf("GET %s: %d, want the app's 404 page and no listing:\n%s", path, p.Status, p.Body)
+		}
+	}
+	p := b.Get(base + "/static/style.css")
+	if p.Status != http.StatusOK || !strings.HasPrefix(p.Header.Get("Content-Type"), "text/css") || p.Body == "" {
+		t.Errorf("GET /static/style.css: %d %s, want the style sheet", p.Status, p.Header.Get("Content-Type"))
+	}
+}
+
+// TestRedirectsAreNotCached: the callback's redirect, which sets the
+// session, and a guest's redirect to sign in, which depends on having no
+// session, must not be replayed from a cache.
+func TestRedirectsAreNotCached(t *testing.T) {
+	base, _ := startApp(t, map[string]string{"SESSION_STORE": "memory"})
+	b := testclient.New(t)
+	noFollow := b.NoRedirects()
+
+	p := noFollow.Get(base + "/profile")
+	if p.Status != http.StatusFound || p.Header.Get("Location") != "/login?returnTo=%2Fprofile" {
+		t.Fatalf("guest /profile: %d to %q, want 302 to /login?returnTo=%%2Fprofile", p.Status, p.Header.Get("Location"))
+	}
+	if got := p.Header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("guest /profile redirect: Cache-Control %q, want no-store", got)
+	}
+
+	p = noFollow.Submit(b.Get(base+"/login").Form(t, "/authorize"), nil)
+	callback, err := p.URL.Parse(p.Header.Get("Location"))
+	if err != nil || callback.Path != "/callback" {
+		t.Fatalf("provider's answer: %d to %q, want a redirect to /callback", p.Status, p.Header.Get("Location"))
+	}
+	p = noFollow.Get(callback.String())
+	if p.Status != http.StatusSeeOther || p.Header.Get("Location") != "/" {
+		t.Fatalf("GET /callback: %d to %q, want 303 to /", p.Status, p.Header.Get("Location"))
+	}
+	if got := p.Header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("callback redirect: Cache-Control %q, want no-store", got)
+	}
+}
+
+// TestDevProviderAnswersOnlyDirectRequests: while the development provider
+// runs, a request under another host name or through a proxy gets 421
+// and an error page saying where to go, and a warning in the log; the
+// health probes answer whatever the Host.
+func TestDevProviderAnswersOnlyDirectRequests(t *testing.T) {
+	env := func(base string) map[string]string {
+		return map[string]string{"SESSION_STORE": "memory", "APP_BASE_URL": base}
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	addr := srv.Listener.Addr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	named := "http://localhost:" + port
+	apps := map[string]string{} // APP_BASE_URL to the URL the app is served at
+	apps[named], _ = serveApp(t, srv, env(named))
+	for _, base := range []string{"http://localhost", "http://localhost:80"} {
+		apps[base], _ = serveApp(t, httptest.NewUnstartedServer(nil), env(base))
+	}
+	tests := []struct {
+		name, base, path, host string
+		header                 [2]string // sent when set
+		want                   int
+	}{
+		{"APP_BASE_URL's host", named, "/", "localhost:" + port, [2]string{}, http.StatusOK},
+		{"its host in capitals", named, "/", "LocalHost:" + port, [2]string{}, http.StatusOK},
+		{"its host with a trailing dot", named, "/", "localhost.:" + port, [2]string{}, http.StatusOK},
+		{"its host with two trailing dots", named, "/", "localhost..:" + port, [2]string{}, http.StatusMisdirectedRequest},
+		{"the provider at its host", named, "/devidp/.well-known/openid-configuration", "localhost:" + port, [2]string{}, http.StatusOK},
+		{"another host", named, "/", "app.example.com:" + port, [2]string{}, http.StatusMisdirectedRequest},
+		{"another host to the provider", named, "/devidp/.well-known/openid-configuration", "app.example.com", [2]string{}, http.StatusMisdirectedRequest},
+		{"another host to a file", named, "/static/style.css", "app.example.com", [2]string{}, http.StatusMisdirectedRequest},
+		{"the IP address for the name", named, "/", addr, [2]string{}, http.StatusMisdirectedRequest},
+		{"another port", named, "/", "localhost:1", [2]string{}, http.StatusMisdirectedRequest},
+		{"its host without its port", named, "/", "localhost", [2]string{}, http.StatusMisdirectedRequest},
+		{"X-Forwarded-For present", named, "/", "localhost:" + port, [2]string{"X-Forwarded-For", "203.0.113.7"}, http.StatusMisdirectedRequest},
+		{"X-Forwarded-For to the provider", named, "/devidp/authorize", "localhost:" + port, [2]string{"X-Forwarded-For", "203.0.113.7"}, http.StatusMisdirectedRequest},
+		{"Forwarded present", named, "/", "localhost:" + port, [2]string{"Forwarded", "for=203.0.113.7;proto=https"}, http.StatusMisdirectedRequest},
+		{"X-Forwarded-Host present", named, "/login", "localhost:" + port, [2]string{"X-Forwarded-Host", "localhost:" + port}, http.StatusMisdirectedRequest},
+		{"/healthz from anywhere", named, "/healthz", "app.example.com", [2]string{"X-Forwarded-For", "203.0.113.7"}, http.StatusOK},
+		{"/readyz from anywhere", named, "/readyz", "app.example.com", [2]string{"Forwarded", "for=203.0.113.7"}, http.StatusOK},
+		{"default port omitted in both", "http://localhost", "/", "localhost", [2]string{}, http.StatusOK},
+		{"default port in the Host only", "http://localhost", "/", "localhost:80", [2]string{}, http.StatusOK},
+		{"default port in APP_BASE_URL only", "http://localhost:80", "/", "LOCALHOST.", [2]string{}, http.StatusOK},
+		{"another port than the default", "http://localhost", "/", "localhost:8080", [2]string{}, http.StatusMisdirectedRequest},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", apps[tt.base]+tt.path, nil)
+			req.Host = tt.host
+			if tt.header[0] != "" {
+				req.Header.Set(tt.header[0], tt.header[1])
+			}
+			id := "direct-only-" + strconv.Itoa(i)
+			req.Header.Set("X-Request-Id", id)
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Fatalf("Host %q: %d, want %d:\n%s", tt.host, resp.StatusCode, tt.want, body)
+			}
+			warnings := len(regexp.MustCompile(`(?m)^.* level=WARN .* request_id=`+id+`$`).FindAllString(suiteLog.String(), -1))
+			if tt.want != http.StatusMisdirectedRequest {
+				if warnings != 0 {
+					t.Errorf("an accepted request logged %d warnings", warnings)
+				}
+				return
+			}
+			for _, want := range []string{"Open " + tt.base + " directly", "AUTH0_*", "OIDC_*", "Error 421"} {
+				if !strings.Contains(string(body), want) {
+					t.Errorf("error page lacks %q:\n%s", want, body)
+				}
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+				t.Errorf("Content-Type %q, want the HTML error page", ct)
+			}
+			if warnings != 1 {
+				t.Errorf("%d warnings logged for the refused request, want 1", warnings)
+			}
+		})
 	}
 }

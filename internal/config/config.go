@@ -40,9 +40,14 @@ type Config struct {
 	// Auth0Audience asks Auth0 for an access token for this API.
 	Auth0Audience string
 
-	LogFormat   string // text or json
-	LogLevel    slog.Level
-	MetricsAddr string // empty: /metrics on the main listener
+	LogFormat string // text or json
+	LogLevel  slog.Level
+	// MetricsAddr is the address of the listener that serves /metrics;
+	// empty with METRICS_ADDR=off. The main listener never serves it.
+	MetricsAddr string
+	// MetricsDefault is true when MetricsAddr is DefaultMetricsAddr
+	// because METRICS_ADDR is unset.
+	MetricsDefault bool
 	// TrustedProxies are the proxies whose X-Forwarded-For and
 	// X-Forwarded-Proto headers are believed.
 	TrustedProxies []netip.Prefix
@@ -53,6 +58,11 @@ type Config struct {
 	ProviderTimeout time.Duration
 	ClockSkew       time.Duration
 }
+
+// DefaultMetricsAddr is where /metrics is served when METRICS_ADDR is
+// unset: loopback, so that only the machine's own scraper reads it, on the
+// port OpenTelemetry's Prometheus exporter uses by default.
+const DefaultMetricsAddr = "127.0.0.1:9464"
 
 // CallbackURL is where the provider returns the browser after sign-in.
 func (c Config) CallbackURL() string { return c.BaseURL + "/callback" }
@@ -99,9 +109,14 @@ func Load(getenv func(string) string) (Config, error) {
 			bad("LOG_LEVEL=%q: want debug, info, warn or error", v)
 		}
 	}
-	if c.MetricsAddr = env("METRICS_ADDR"); c.MetricsAddr != "" {
+	switch c.MetricsAddr = env("METRICS_ADDR"); {
+	case c.MetricsAddr == "":
+		c.MetricsAddr, c.MetricsDefault = DefaultMetricsAddr, true
+	case strings.EqualFold(c.MetricsAddr, "off"):
+		c.MetricsAddr = ""
+	default:
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
-			bad("METRICS_ADDR=%q: want host:port, such as 127.0.0.1:9090", c.MetricsAddr)
+			bad("METRICS_ADDR=%q: want host:port, such as 127.0.0.1:9090, or off", c.MetricsAddr)
 		}
 	}
 	for _, cidr := range strings.FieldsFunc(env("TRUSTED_PROXIES"), func(r rune) bool { return r == ',' || r == ' ' }) {
@@ -232,6 +247,11 @@ func (c *Config) loadProvider(env func(string) string, base *url.URL) []error {
 		}
 		if !IsLoopback(base.Hostname()) {
 			return []error{fmt.Errorf("no OpenID provider configured: set AUTH0_DOMAIN (with AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET) or OIDC_ISSUER (with OIDC_CLIENT_ID, OIDC_CLIENT_SECRET); the development provider only runs when APP_BASE_URL is a loopback address")}
+		}
+		// The development provider signs in anyone as anyone: only this
+		// machine may reach it. A malformed LISTEN_ADDR is reported already.
+		if host, port, err := net.SplitHostPort(c.ListenAddr); err == nil && !IsLoopback(host) {
+			return []error{fmt.Errorf("LISTEN_ADDR=%q: the development provider signs in anyone as anyone, so it listens only on loopback addresses; use 127.0.0.1:%s, or configure a real provider (AUTH0_* or OIDC_*)", c.ListenAddr, port)}
 		}
 		c.Provider = Dev
 	}

@@ -22,6 +22,8 @@ func checked(c Config) Config {
 		ClientID:        c.ClientID,
 		ClientSecret:    c.ClientSecret,
 		Scopes:          c.Scopes,
+		MetricsAddr:     c.MetricsAddr,
+		MetricsDefault:  c.MetricsDefault,
 		SessionStore:    c.SessionStore,
 		SessionMaxAge:   c.SessionMaxAge,
 		SessionIdle:     c.SessionIdle,
@@ -36,6 +38,8 @@ func defaults() Config {
 		BaseURL:         "http://localhost:3000",
 		Provider:        Dev,
 		Scopes:          []string{"openid", "profile", "email"},
+		MetricsAddr:     "127.0.0.1:9464",
+		MetricsDefault:  true,
 		SessionStore:    "sqlite:sessions.db",
 		SessionMaxAge:   168 * time.Hour,
 		SessionIdle:     24 * time.Hour,
@@ -89,6 +93,22 @@ func TestLoad(t *testing.T) {
 		}},
 		{name: "LISTEN_ADDR wins over PORT", env: map[string]string{"PORT": "8080", "LISTEN_ADDR": "127.0.0.1:9000"}, want: func(c *Config) {
 			c.ListenAddr, c.BaseURL = "127.0.0.1:9000", "http://localhost:9000"
+		}},
+		{name: "LISTEN_ADDR localhost with the dev provider", env: map[string]string{"LISTEN_ADDR": "localhost:9000"}, want: func(c *Config) {
+			c.ListenAddr, c.BaseURL = "localhost:9000", "http://localhost:9000"
+		}},
+		{name: "LISTEN_ADDR IPv6 loopback with the dev provider", env: map[string]string{"LISTEN_ADDR": "[::1]:9000"}, want: func(c *Config) {
+			c.ListenAddr, c.BaseURL = "[::1]:9000", "http://localhost:9000"
+		}},
+		{name: "LISTEN_ADDR on all interfaces with a real provider", env: with(oidcEnv("https://accounts.example.com"), "LISTEN_ADDR", ":3000"), want: func(c *Config) {
+			c.ListenAddr = ":3000"
+			oidc("https://accounts.example.com")(c)
+		}},
+		{name: "METRICS_ADDR", env: map[string]string{"METRICS_ADDR": "127.0.0.1:9090"}, want: func(c *Config) {
+			c.MetricsAddr, c.MetricsDefault = "127.0.0.1:9090", false
+		}},
+		{name: "METRICS_ADDR off", env: map[string]string{"METRICS_ADDR": "Off"}, want: func(c *Config) {
+			c.MetricsAddr, c.MetricsDefault = "", false
 		}},
 		{name: "values are trimmed", env: map[string]string{"PORT": " 8080\n", "SESSION_STORE": " memory "}, want: func(c *Config) {
 			c.ListenAddr, c.BaseURL, c.SessionStore = "127.0.0.1:8080", "http://localhost:8080", "memory"
@@ -179,6 +199,12 @@ func TestLoadErrors(t *testing.T) {
 		{"PORT negative", map[string]string{"PORT": "-1"}, []string{"PORT"}},
 		{"LISTEN_ADDR without port", map[string]string{"LISTEN_ADDR": "127.0.0.1"}, []string{"LISTEN_ADDR"}},
 		{"LISTEN_ADDR garbage", map[string]string{"LISTEN_ADDR": "a:b:c"}, []string{"LISTEN_ADDR"}},
+		{"dev provider on all interfaces", map[string]string{"LISTEN_ADDR": ":3000"}, []string{"LISTEN_ADDR", "127.0.0.1:3000", "AUTH0_*", "OIDC_*"}},
+		{"dev provider on 0.0.0.0", map[string]string{"LISTEN_ADDR": "0.0.0.0:3000"}, []string{"LISTEN_ADDR", "127.0.0.1:3000"}},
+		{"dev provider on all IPv6 interfaces", map[string]string{"LISTEN_ADDR": "[::]:3000"}, []string{"LISTEN_ADDR"}},
+		{"dev provider on a LAN address", map[string]string{"LISTEN_ADDR": "192.168.1.20:8080"}, []string{"LISTEN_ADDR", "127.0.0.1:8080"}},
+		{"dev provider on a host name", map[string]string{"LISTEN_ADDR": "myhost.lan:3000"}, []string{"LISTEN_ADDR"}},
+		{"METRICS_ADDR without port", map[string]string{"METRICS_ADDR": "127.0.0.1"}, []string{"METRICS_ADDR", "off"}},
 		{"APP_BASE_URL without scheme", map[string]string{"APP_BASE_URL": "localhost:3000"}, []string{"APP_BASE_URL"}},
 		{"APP_BASE_URL ftp", map[string]string{"APP_BASE_URL": "ftp://localhost"}, []string{"APP_BASE_URL"}},
 		{"APP_BASE_URL with query", map[string]string{"APP_BASE_URL": "http://localhost:3000/?x=1"}, []string{"APP_BASE_URL"}},
@@ -265,7 +291,7 @@ func TestIsLoopback(t *testing.T) {
 // A problem in one variable is reported once, not again through the
 // defaults that derive from it.
 func TestLoadDoesNotRepeatProblems(t *testing.T) {
-	for _, env := range []map[string]string{{"PORT": "http"}, {"APP_BASE_URL": "localhost:3000"}} {
+	for _, env := range []map[string]string{{"PORT": "http"}, {"APP_BASE_URL": "localhost:3000"}, {"LISTEN_ADDR": "a:b:c"}} {
 		_, err := Load(func(k string) string { return env[k] })
 		if err == nil {
 			t.Fatalf("%v: no error", env)
