@@ -71,7 +71,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 			a.dropUnreadableSession(w, r, err)
 			return
 		}
-		a.renderError(w, r, &login.Error{Status: http.StatusServiceUnavailable, Title: "Sessions unavailable",
+		a.renderError(w, r, &pageError{Status: http.StatusServiceUnavailable, Title: "Sessions unavailable",
 			Message: "We cannot reach our session storage right now. Please try again in a moment.", Err: err})
 	}
 	a.sessions = sm
@@ -144,8 +144,8 @@ func (a *App) dropUnreadableSession(w http.ResponseWriter, r *http.Request, err 
 		http.Redirect(w, r, back, http.StatusSeeOther)
 		return
 	}
-	a.renderError(w, r, &login.Error{Status: http.StatusBadRequest, Title: "Session ended",
-		Message: "Your session could not be read, so it has ended. Please try again.", Err: err})
+	a.renderError(w, r, &pageError{Status: http.StatusBadRequest, Title: "Session ended",
+		Message: "Your session could not be read, so it has ended. Please sign in again.", Retry: true, Err: err})
 }
 
 // providerTransport keeps enough idle connections to the provider for

@@ -58,7 +58,7 @@ func claimText(name string, v any) string {
 }
 
 func (a *App) handleNotFound(w http.ResponseWriter, r *http.Request) {
-	a.renderError(w, r, &login.Error{Status: http.StatusNotFound, Title: "Page not found", Message: "There is no page at this address."})
+	a.renderError(w, r, &pageError{Status: http.StatusNotFound, Title: "Page not found", Message: "There is no page at this address."})
 }
 
 func (a *App) handleHealthz(w http.ResponseWriter, r *http.Request) {
@@ -134,7 +134,7 @@ func (a *App) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	endpoint, err := a.auth.UserInfoURL(r.Context())
 	if err != nil || endpoint == "" {
-		a.renderError(w, r, &login.Error{Status: http.StatusServiceUnavailable, Title: "API unavailable",
+		a.renderError(w, r, &pageError{Status: http.StatusServiceUnavailable, Title: "API unavailable",
 			Message: "The provider has no userinfo endpoint, or cannot be reached.", Err: err})
 		return
 	}
@@ -143,7 +143,7 @@ func (a *App) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
 	resp, err := client.Do(req)
 	if err != nil {
-		a.renderError(w, r, &login.Error{Status: http.StatusBadGateway, Title: "API call failed",
+		a.renderError(w, r, &pageError{Status: http.StatusBadGateway, Title: "API call failed",
 			Message: "The API did not answer. Please try again.", Err: err})
 		return
 	}

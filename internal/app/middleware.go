@@ -12,8 +12,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
-
-	"github.com/gologin/gologin/login"
 )
 
 type ctxKey int
@@ -128,7 +126,7 @@ func securityHeaders(hs []header, next http.Handler) http.Handler {
 func (a *App) directOnly(next http.Handler) http.Handler {
 	base, _ := url.Parse(a.cfg.BaseURL) // valid: config.Load checked it
 	want := canonicalHost(base.Host, base.Scheme)
-	refusal := &login.Error{Status: http.StatusMisdirectedRequest, Title: "Open the app at its own address",
+	refusal := &pageError{Status: http.StatusMisdirectedRequest, Title: "Open the app at its own address",
 		Message: "Open " + a.cfg.BaseURL + " directly, not through a proxy or another address. This app signs in " +
 			"through its development provider, which lets anyone sign in as anyone, so it answers only there. " +
 			"To serve the app to others, configure a real provider (AUTH0_* or OIDC_*)."}
@@ -190,7 +188,7 @@ func (a *App) recoverPanics(next http.Handler) http.Handler {
 			a.log.ErrorContext(r.Context(), "handler panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()),
 				"path", r.URL.Path)
 			r = r.WithContext(context.WithValue(r.Context(), noSessionKey, true))
-			a.renderError(w, r, &login.Error{Status: http.StatusInternalServerError, Title: "Something went wrong",
+			a.renderError(w, r, &pageError{Status: http.StatusInternalServerError, Title: "Something went wrong",
 				Message: "Please try again."})
 		}()
 		next.ServeHTTP(w, r)

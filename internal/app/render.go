@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"embed"
-	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -81,6 +80,7 @@ func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name st
 type errorPage struct {
 	Status         int
 	Title, Message string
+	Retry          bool
 	Reference      string
 }
 
@@ -88,21 +88,21 @@ type errorPage struct {
 // status, a plain message and a reference ID; the cause goes to the log
 // under the same ID.
 func (a *App) renderError(w http.ResponseWriter, r *http.Request, err error) {
-	var e *login.Error
-	if !errors.As(err, &e) {
-		e = &login.Error{Status: http.StatusInternalServerError, Title: "Something went wrong", Message: "Please try again.", Err: err}
-	}
+	e := asPageError(err)
 	ref := requestIDFrom(r.Context())
 	level := slog.LevelInfo
 	if e.Status >= 500 {
 		level = slog.LevelError
 	}
-	args := []any{"status", e.Status, "reason", e.Title, "path", r.URL.Path}
+	args := []any{"status", e.Status, "title", e.Title, "path", r.URL.Path}
+	if e.Reason != "" {
+		args = append(args, "reason", e.Reason)
+	}
 	if e.Err != nil {
 		args = append(args, "error", e.Err)
 	}
 	a.log.Log(r.Context(), level, "request failed", args...)
-	a.render(w, r, e.Status, "error", errorPage{Status: e.Status, Title: e.Title, Message: e.Message, Reference: ref})
+	a.render(w, r, e.Status, "error", errorPage{Status: e.Status, Title: e.Title, Message: e.Message, Retry: e.Retry, Reference: ref})
 }
 
 func (a *App) storeKind() string { return sessionstore.Describe(a.cfg.SessionStore) }

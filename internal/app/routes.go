@@ -30,6 +30,11 @@ func (a *App) routes() http.Handler {
 	// Server to server, without cookies: the signed logout token is the proof.
 	mux.HandleFunc("POST /backchannel-logout", a.auth.BackchannelLogout)
 	mux.Handle("GET /static/", a.staticFiles())
+	// Browsers ask for /favicon.ico whatever the pages say: answer with the
+	// icon, not a 404 that each visit would log as a failure.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, staticFS, "favicon.svg")
+	})
 	if a.devidp != nil {
 		mux.Handle("/devidp/", a.devidp)
 	}
