@@ -82,7 +82,9 @@ func (p *Provider) parseAuthRequest(w http.ResponseWriter, r *http.Request, form
 		problem = "unsupported_response_type"
 	case !slices.Contains(strings.Fields(ar.Scope), "openid"):
 		problem = "invalid_scope"
-	case ar.Challenge != "" && form.Get("code_challenge_method") != "S256":
+	// PKCE S256 is required (RFC 9700 2.1.1): a development provider that
+	// let a client go without it would hide a client that forgets it.
+	case ar.Challenge == "" || form.Get("code_challenge_method") != "S256":
 		problem = "invalid_request"
 	}
 	if problem != "" {

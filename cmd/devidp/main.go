@@ -2,7 +2,9 @@
 // own, so apps written in any language can sign users in against it locally.
 // Its sign-in page takes any name and email without a password: anyone who
 // can reach it can sign in as anyone, so it listens on loopback addresses
-// only unless told otherwise with -allow-remote.
+// only unless told otherwise with -allow-remote. Its home page, at /, shows
+// the issuer, the discovery URL and the registered clients, without their
+// secrets.
 //
 // Usage:
 //
@@ -35,10 +37,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/rsa"
 	"errors"
 	"flag"
 	"fmt"
+	"html/template"
 	"io"
 	"log"
 	"net"
@@ -93,20 +98,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if issuer == "" {
 		issuer = fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
 	}
-	p, err := devidp.New(devidp.Config{
-		Issuer:       issuer,
-		Clients:      cfg.clients,
-		Key:          key,
-		DefaultName:  cfg.name,
-		DefaultEmail: cfg.email,
-	})
+	h, err := newHandler(cfg, issuer, key)
 	if err != nil {
 		return err
 	}
 	printStart(stdout, issuer, ln.Addr().String(), cfg)
 
 	srv := &http.Server{
-		Handler:           p,
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -127,13 +126,122 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return srv.Shutdown(sctx)
 }
 
+// newHandler returns the provider for cfg at issuer, with the home page
+// at /.
+func newHandler(cfg settings, issuer string, key *rsa.PrivateKey) (http.Handler, error) {
+	p, err := devidp.New(devidp.Config{
+		Issuer:       issuer,
+		Clients:      cfg.clients,
+		Key:          key,
+		DefaultName:  cfg.name,
+		DefaultEmail: cfg.email,
+	})
+	if err != nil {
+		return nil, err
+	}
+	home, err := homePage(issuer, cfg)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", p)
+	// "/{$}" is / alone: every other path is the provider's, whatever the
+	// issuer's path.
+	mux.Handle("GET /{$}", home)
+	return mux, nil
+}
+
+func discoveryURL(issuer string) string {
+	return strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
+}
+
+// homeTemplate is the page at /, for a developer setting up an app. It
+// shows no client secrets: anyone who reaches the provider can read it.
+var homeTemplate = template.Must(template.New("home").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Development OpenID provider</title>
+<link rel="stylesheet" href="{{.Style}}">
+</head>
+<body>
+<div class="banner" role="note"><strong>Development provider.</strong> For local development and tests only: anyone can sign in as anyone, without a password.</div>
+<main>
+<h1>Development OpenID provider</h1>
+<p>Give your app this issuer; it finds the endpoints in the discovery document.</p>
+<h2>Issuer</h2>
+<p><code>{{.Issuer}}</code></p>
+<h2>Discovery</h2>
+<p><a href="{{.Discovery}}">{{.Discovery}}</a></p>
+<h2>Registered clients</h2>
+{{range .Clients}}<h3>Client <code>{{.ID}}</code></h3>
+<p>Redirect URIs:</p>
+<ul>{{range .RedirectURIs}}<li><code>{{.}}</code></li>{{end}}</ul>
+<p>Post-logout redirect URIs:</p>
+<ul>{{range .PostLogoutRedirectURIs}}<li><code>{{.}}</code></li>{{end}}</ul>
+{{with .BackchannelLogoutURI}}<p>Back-channel logout URI: <code>{{.}}</code></p>
+{{end}}{{end}}<p>The secrets are not shown here; devidp printed them when it started.</p>
+{{if .Demo}}<p>This is the demo client, registered because devidp was given no client.</p>
+{{end}}<h2>Register clients</h2>
+<p>Restart devidp with a <code>-client</code> flag for each client{{if .Demo}} (the demo client is then no longer registered){{end}}:</p>
+<pre><code>devidp -client id:secret:redirect_uri</code></pre>
+<p>such as <code>-client myapp:myapp-secret:http://localhost:8080/callback</code>, or list the specs in <code>DEVIDP_CLIENTS</code>, separated by spaces. Separate several redirect URIs with commas; they are compared exactly. <code>go doc ./cmd/devidp</code> describes post-logout and back-channel logout URIs.</p>
+</main>
+</body>
+</html>
+`))
+
+// homeClient is what the home page shows of a client: no secret, so the
+// template cannot show it.
+type homeClient struct {
+	ID                     string
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	BackchannelLogoutURI   string
+}
+
+// homePage renders the home page once, as what it shows never changes.
+func homePage(issuer string, cfg settings) (http.Handler, error) {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return nil, err
+	}
+	data := struct {
+		Issuer, Discovery, Style string
+		Clients                  []homeClient
+		Demo                     bool
+	}{
+		Issuer:    issuer,
+		Discovery: discoveryURL(issuer),
+		// The provider serves its style sheet under the issuer's path.
+		Style: strings.TrimSuffix(u.Path, "/") + "/style.css",
+		Demo:  cfg.demo,
+	}
+	for _, c := range cfg.clients {
+		data.Clients = append(data.Clients, homeClient{c.ID, c.RedirectURIs, c.PostLogoutRedirectURIs, c.BackchannelLogoutURI})
+	}
+	var page bytes.Buffer
+	if err := homeTemplate.Execute(&page, data); err != nil {
+		return nil, err
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+		h.Set("Referrer-Policy", "no-referrer")
+		w.Write(page.Bytes())
+	}), nil
+}
+
 // printStart tells the developer where the provider is and which clients
 // it knows, secrets included: they are development credentials the
 // developer chose or needs. The signing key is never printed.
 func printStart(w io.Writer, issuer, listen string, cfg settings) {
 	fmt.Fprintln(w, "devidp: development OpenID provider; anyone can sign in as anyone, so never let real users reach it")
 	fmt.Fprintf(w, "issuer:      %s\n", issuer)
-	fmt.Fprintf(w, "discovery:   %s/.well-known/openid-configuration\n", strings.TrimSuffix(issuer, "/"))
+	fmt.Fprintf(w, "discovery:   %s\n", discoveryURL(issuer))
 	fmt.Fprintf(w, "listening:   %s\n", listen)
 	fmt.Fprintf(w, "signing key: %s\n", cfg.keyFile)
 	for _, c := range cfg.clients {

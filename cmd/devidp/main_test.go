@@ -8,6 +8,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -278,7 +279,8 @@ func TestRunServesDiscovery(t *testing.T) {
 
 	// The demo client's sign-in page answers: the client is registered.
 	authorize := issuer + "/authorize?response_type=code&scope=openid&client_id=demo&redirect_uri=" +
-		"http%3A%2F%2Flocalhost%3A3000%2Fcallback"
+		"http%3A%2F%2Flocalhost%3A3000%2Fcallback&code_challenge_method=S256&code_challenge=" +
+		"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM" // RFC 7636's example
 	if resp, err := http.Get(authorize); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("GET the demo client's sign-in page: %v, %v", resp, err)
 	} else {
@@ -332,4 +334,99 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestHomePage(t *testing.T) {
+	key, err := devidp.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		args       []string
+		issuerPath string
+		want       []string // in the page, as HTML
+		dontWant   []string // secrets, unescaped text, and what is wrong for this configuration
+	}{
+		{
+			name: "demo client",
+			want: []string{"<code>demo</code>", "<code>http://localhost:3000/callback</code>", "<code>http://localhost:3000/</code>",
+				"the demo client", "the demo client is then no longer registered"},
+			dontWant: []string{"demo-secret"},
+		},
+		{
+			name: "clients given",
+			args: []string{
+				"-client", "web:<b>s3cret</b>:http://localhost:8080/cb?next=<x>&y=1|backchannel=http://localhost:8080/bc",
+				"-client", "api:api-secret:https://api.test/callback,https://api.test/again",
+			},
+			want: []string{"<code>web</code>", "<code>http://localhost:8080/cb?next=&lt;x&gt;&amp;y=1</code>", "<code>http://localhost:8080/bc</code>",
+				"<code>api</code>", "<code>https://api.test/callback</code>", "<code>https://api.test/again</code>", "<code>https://api.test/</code>"},
+			dontWant: []string{"s3cret", "api-secret", "<x>", "demo"},
+		},
+		{
+			name:       "issuer with a path",
+			issuerPath: "/idp",
+			want:       []string{`href="/idp/style.css"`, "<code>demo</code>"},
+			dontWant:   []string{"demo-secret"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseSettings(tt.args, func(string) string { return "" }, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewUnstartedServer(nil)
+			issuer := "http://" + srv.Listener.Addr().String() + tt.issuerPath
+			if srv.Config.Handler, err = newHandler(cfg, issuer, key); err != nil {
+				t.Fatal(err)
+			}
+			srv.Start()
+			defer srv.Close()
+
+			status, header, page := get(t, srv.URL+"/")
+			if status != http.StatusOK || header.Get("Content-Type") != "text/html; charset=utf-8" {
+				t.Fatalf("GET /: %d %s, want 200 HTML:\n%s", status, header.Get("Content-Type"), page)
+			}
+			discovery := issuer + "/.well-known/openid-configuration"
+			want := append([]string{"<code>" + issuer + "</code>", `<a href="` + discovery + `">`, "-client id:secret:redirect_uri", "DEVIDP_CLIENTS"}, tt.want...)
+			for _, s := range want {
+				if !strings.Contains(page, s) {
+					t.Errorf("page lacks %q:\n%s", s, page)
+				}
+			}
+			for _, s := range tt.dontWant {
+				if strings.Contains(page, s) {
+					t.Errorf("page shows %q:\n%s", s, page)
+				}
+			}
+
+			// The page's links work.
+			if status, _, doc := get(t, discovery); status != http.StatusOK || !strings.Contains(doc, `"issuer":"`+issuer+`"`) {
+				t.Errorf("GET %s: %d %s, want the discovery document", discovery, status, doc)
+			}
+			if status, header, _ := get(t, srv.URL+tt.issuerPath+"/style.css"); status != http.StatusOK || !strings.HasPrefix(header.Get("Content-Type"), "text/css") {
+				t.Errorf("GET the style sheet: %d %s", status, header.Get("Content-Type"))
+			}
+			// Only / itself is the home page.
+			if status, _, _ := get(t, srv.URL+"/nothing-here"); status != http.StatusNotFound {
+				t.Errorf("GET /nothing-here: %d, want 404", status)
+			}
+		})
+	}
+}
+
+func get(t *testing.T, u string) (int, http.Header, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, string(body)
 }
