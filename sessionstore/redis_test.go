@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gologin/gologin/internal/testskip"
 )
 
 // openTestRedis opens a Redis store on TEST_REDIS_URL under a key prefix of
@@ -114,6 +116,7 @@ func TestRedisOutage(t *testing.T) {
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
+		skipped.Add("redis-server not on PATH", testskip.Services) // .ci/services installs it
 		t.Skip(msg)
 	}
 	port := freePort(t)

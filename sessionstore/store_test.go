@@ -25,6 +25,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gologin/gologin/internal/pgtest"
+	"github.com/gologin/gologin/internal/testskip"
 )
 
 // storeCase opens a fresh, empty store for one test.
@@ -67,6 +68,7 @@ func serverURL(t *testing.T, name, hint string) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
+		skipped.Add(name+" not set", testskip.Services)
 		t.Skip(msg)
 	}
 	return u

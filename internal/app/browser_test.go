@@ -32,6 +32,7 @@ func TestBrowserSignInOut(t *testing.T) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("headless Chromium not found at %s, and CI must run the browser test: %v", chromiumPath, err)
 		}
+		skipped.Add("no headless Chromium at "+chromiumPath, "apt-get install chromium")
 		t.Skipf("headless Chromium not found at %s; install Debian's chromium to run the browser test", chromiumPath)
 	}
 	shots := screenshotDirs(t)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gologin/gologin/internal/testclient"
+	"github.com/gologin/gologin/internal/testskip"
 )
 
 // sharedStores are the stores several instances can share: a SQLite file,
@@ -23,6 +24,7 @@ func sharedStores(t *testing.T) map[string]string {
 			t.Fatalf("%s not set: CI must test the %s store (.ci/services starts it)", env, name)
 		default:
 			t.Logf("%s not set: skipping %s; run `eval \"$(.ci/services)\"` to test it", env, name)
+			skipped.Add(env+" not set", testskip.Services)
 		}
 	}
 	return stores

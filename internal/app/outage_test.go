@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gologin/gologin/internal/testclient"
+	"github.com/gologin/gologin/internal/testskip"
 )
 
 // redisServer is a private redis-server with persistence, so that what it
@@ -29,6 +30,7 @@ func startRedisServer(t *testing.T) *redisServer {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("redis-server not found: CI must run the Redis outage test")
 		}
+		skipped.Add("redis-server not found", testskip.Services)
 		t.Skip("redis-server not found: install Debian's redis-server to run the Redis outage test")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
