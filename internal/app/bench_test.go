@@ -241,7 +241,7 @@ func BenchmarkSignedInPage(b *testing.B) {
 // in-process: GET /login, the provider's sign-in page, POST its form and
 // GET /callback (code exchange, ID token check, session write). The
 // provider's work, RS256 signing of the ID token included, is part of each
-// op; a separate provider process is measured with cmd/loadtest.
+// op; a separate provider process is measured with tools/loadtest.
 func BenchmarkLogin(b *testing.B) {
 	for _, kind := range benchStores {
 		b.Run(kind, func(b *testing.B) {

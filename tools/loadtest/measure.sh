@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The measurements of BENCHMARKS.md. Run from the repository root:
+# The measurements of BENCHMARKS.md. From the repository root:
 #
 #   eval "$(.ci/services)"     # optional: Redis and PostgreSQL for those stores
 #   REDIS_URL=redis://127.0.0.1:56379/1 \
 #   POSTGRES_URL='postgres://postgres@127.0.0.1:55432/postgres?sslmode=disable' \
-#   bash cmd/loadtest/measure.sh
+#   bash tools/loadtest/measure.sh
+#
+# (It works from any directory: it builds the app from the repository that
+# holds it, and loadtest from that repository's tools module.)
 #
 # It takes about 20 minutes, uses ports 3001, 3002 (the app's metrics), 3100,
 # 3101 and 9000 on 127.0.0.1, and cleans up the Redis keys (prefix gologin:)
@@ -21,6 +24,9 @@
 # repeated (up to three times; $RES/foreign.log lists what was seen).
 set -euo pipefail
 OUT=${OUT:-/tmp/gologin-bench}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd) # absolute: the script changes directory
+cd "$(dirname "$0")/../.."
 BIN=$OUT/bin RES=$OUT/results
 ROUNDS=${ROUNDS:-3} C=${C:-32} D=${D:-10s}
 PARTS=${PARTS:-pages cpu burst memory startup gobench}
@@ -28,7 +34,7 @@ APP=http://127.0.0.1:3001 METRICS=127.0.0.1:3002 IDP=http://127.0.0.1:9000 BASE=
 mkdir -p "$BIN" "$RES"
 go build -o "$BIN/webapp" ./cmd/webapp
 go build -o "$BIN/devidp" ./cmd/devidp
-go build -o "$BIN/loadtest" ./cmd/loadtest
+go build -C tools -o "$BIN/loadtest" ./loadtest # a module of its own
 go test -c -o "$BIN/appbench" ./internal/app
 LT=$BIN/loadtest
 
@@ -164,7 +170,7 @@ fi
 
 # 3. CPU per complete login (GET /login, the provider's form, /callback
 # with the code exchange, ID token check and session write; loadtest
-# checks the landing page afterwards, unmeasured) with the memory store: cmd/devidp as
+# checks /profile afterwards, unmeasured) with the memory store: cmd/devidp as
 # another process, then the embedded provider. -pids makes loadtest read
 # each process's utime+stime from /proc/PID/stat before and after. Side by
 # side with cmd/devidp, in the same rounds: the login baseline, the same

@@ -15,10 +15,16 @@ import (
 	"time"
 )
 
+// The baseline page has what loadtest's page phase looks for in the app's
+// signed-in page: a logout form with a CSRF token.
 const (
-	baselineHead = "<!doctype html>\n<html><head><title>Baseline</title></head><body><h1>Welcome Baseline!</h1>\n<p>"
+	baselineHead = "<!doctype html>\n<html><head><title>Baseline</title></head><body>\n" +
+		`<form method="post" action="/logout"><input type="hidden" name="` + csrfField + `" value="baseline"></form>` + "\n<p>"
 	baselineTail = "</p></body></html>\n"
 )
+
+// baselineSession is the login baseline's session cookie.
+const baselineSession = "baseline_session"
 
 // baselineHandler writes the same page of size bytes for every request: the
 // least a Go server can do to answer, to compare the app with.
@@ -37,8 +43,10 @@ func baselineHandler(size int) http.Handler {
 // the code at the token endpoint over a kept-alive connection, then
 // redirects), with net/http and encoding/json alone, and nothing more: it
 // does not check the ID token, keeps no session, writes no log and counts
-// no metric. It keeps a login's state and verifier in a cookie. Other paths
-// get the baseline page.
+// no metric. It keeps a login's state and verifier in a cookie. GET
+// /profile gets the baseline page with the cookie its callback sets, and a
+// redirect to /login without, so that loadtest's check of each sign-in
+// means something here too; other paths get the baseline page.
 type loginBaseline struct {
 	page              http.Handler
 	authURL, tokenURL string
@@ -83,6 +91,12 @@ func (b *loginBaseline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.login(w, r)
 	case "/callback":
 		b.callback(w, r)
+	case "/profile":
+		if _, err := r.Cookie(baselineSession); err != nil {
+			http.Redirect(w, r, "/login?returnTo=%2Fprofile", http.StatusFound)
+			return
+		}
+		b.page.ServeHTTP(w, r)
 	default:
 		b.page.ServeHTTP(w, r)
 	}
@@ -124,7 +138,7 @@ func (b *loginBaseline) callback(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: "baseline_session", Value: rand.Text(), Path: "/", HttpOnly: true})
+	http.SetCookie(w, &http.Cookie{Name: baselineSession, Value: rand.Text(), Path: "/", HttpOnly: true})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 

@@ -4,18 +4,26 @@
 // embedded development provider's page or cmd/devidp's: GET APP/login,
 // POST the form with a distinct name and email per user, follow the
 // redirects to the app's callback, whose redirect ends the sign-in), then
-// checks, outside the measured phase, that each user's APP/ page welcomes
-// them. Then it requests the signed-in page APP/ with each user's session
-// cookie for -duration or -requests, whichever ends first. Each phase
-// reports its rate, failures and latency percentiles. With -users 0 only
-// the page phase runs, without cookies.
+// checks, outside the measured phase, that each user is signed in:
+// APP/profile answers 200, where a guest is redirected to /login. Then it
+// requests the signed-in page APP/ with each user's session cookie for
+// -duration or -requests, whichever ends first. Each phase reports its
+// rate, failures and latency percentiles. With -users 0 only the page
+// phase runs, without cookies.
+//
+// It reads no page's wording, only HTTP and the forms' structure: the
+// provider's sign-in form is the one that posts to its /authorize endpoint
+// with an email field; a sign-in is complete when the app's /callback
+// answers 303 to / and sets a cookie; a signed-in page carries the
+// logout form (action /logout) with the user's CSRF token.
 //
 //	loadtest -app http://127.0.0.1:3000 -users 200 -concurrency 32 -duration 10s
 //
 // With -duration 0 -requests 0 only the sign-ins run.
 //
 // The same program is the baseline to compare with: a bare net/http server
-// writing a page of a given size that contains "Welcome".
+// writing a page of a given size, with a logout form as the app's signed-in
+// page has.
 //
 //	loadtest -serve-baseline -addr 127.0.0.1:3100 -size 2100
 //	loadtest -app http://127.0.0.1:3100 -users 0 -concurrency 32 -duration 10s
@@ -278,9 +286,10 @@ func newBrowser(tr http.RoundTripper, timeout time.Duration) *http.Client {
 
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-// checkSignedIn requests app/ as each client, outside the measured login
-// phase, and returns the Cookie header of each client the page welcomes;
-// the others count as failed logins in r.
+// checkSignedIn requests app/profile as each client, outside the measured
+// login phase, and returns the Cookie header of each client it answers
+// with 200; the others (a guest is redirected to /login) count as failed
+// logins in r.
 func checkSignedIn(ctx context.Context, clients []*http.Client, app string, o options, r *result) []string {
 	var (
 		mu      sync.Mutex
@@ -289,10 +298,7 @@ func checkSignedIn(ctx context.Context, clients []*http.Client, app string, o op
 	)
 	appURL, _ := url.Parse(app + "/")
 	work(ctx, o.concurrency, len(clients), func(_, i int) {
-		status, _, body, err := get(ctx, clients[i], app+"/")
-		if err == nil && (status != http.StatusOK || !signedIn(body)) {
-			err = errors.New("after sign-in: the page does not welcome a signed-in user")
-		}
+		err := profileOK(ctx, clients[i], app)
 		var header []string
 		for _, c := range clients[i].Jar.Cookies(appURL) {
 			header = append(header, c.String())
@@ -312,6 +318,27 @@ func checkSignedIn(ctx context.Context, clients []*http.Client, app string, o op
 	}
 	return cookies
 }
+
+// profileOK is nil when app/profile, a page for signed-in users only,
+// answers c with 200 rather than a redirect to the login.
+func profileOK(ctx context.Context, c *http.Client, app string) error {
+	once := *c
+	once.CheckRedirect = noRedirects
+	a, err := get(ctx, &once, app+"/profile")
+	switch {
+	case err != nil:
+		return fmt.Errorf("after sign-in: %w", err)
+	case a.status == http.StatusOK:
+		return nil
+	case isRedirect(a.status):
+		if to, err := a.url.Parse(a.header.Get("Location")); err == nil && to.Path == "/login" {
+			return errors.New("after sign-in: /profile redirects to /login: not signed in")
+		}
+	}
+	return fmt.Errorf("after sign-in: /profile answers %d, not 200", a.status)
+}
+
+func isRedirect(status int) bool { return status >= 300 && status < 400 }
 
 // work runs do(w, i) for i = 0, 1, 2, ... below limit (without a bound
 // when limit is negative) on n workers, w being the worker's number, and
@@ -360,16 +387,18 @@ func loginPhase(ctx context.Context, tr http.RoundTripper, app string, o options
 }
 
 // signIn signs user i in as a browser would: the app's /login leads to the
-// provider's sign-in form, whose submission leads back to the app's page.
+// provider's sign-in form, whose submission leads back to the app's
+// /callback. The sign-in is complete when the callback sets a cookie (the
+// session's) and sends the browser on to the app's / with 303 See Other.
 func signIn(ctx context.Context, c *http.Client, app string, i int) error {
-	status, page, body, err := get(ctx, c, app+"/login")
+	a, err := get(ctx, c, app+"/login")
 	if err != nil {
 		return err
 	}
-	if status != http.StatusOK {
-		return fmt.Errorf("sign-in page: status %d", status)
+	if a.status != http.StatusOK {
+		return fmt.Errorf("sign-in page: status %d", a.status)
 	}
-	action, form, err := signInForm(page, body)
+	action, form, err := signInForm(a.url, a.body)
 	if err != nil {
 		return err
 	}
@@ -378,19 +407,38 @@ func signIn(ctx context.Context, c *http.Client, app string, i int) error {
 	form.Set("signin", "1")
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, action, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	status, at, _, err := do(c, req)
+	a, err = do(c, req)
 	switch {
 	case err != nil:
 		return err
-	case at.Path != "/callback" || !strings.HasPrefix(at.String(), app+"/"):
-		return fmt.Errorf("after sign-in: status %d at %s, not at the app's callback", status, at.Redacted())
-	case status != http.StatusSeeOther && status != http.StatusFound:
-		return fmt.Errorf("callback: status %d", status)
+	case a.url.Path != "/callback" || !strings.HasPrefix(a.url.String(), app+"/"):
+		return fmt.Errorf("after sign-in: status %d at %s, not at the app's callback", a.status, a.url.Redacted())
+	case a.status != http.StatusSeeOther:
+		return fmt.Errorf("callback: status %d, not 303", a.status)
+	}
+	if to, err := a.url.Parse(a.header.Get("Location")); err != nil || to.String() != app+"/" {
+		return errors.New("callback: 303 elsewhere than the app's /")
+	}
+	if !setsCookie(a.header) {
+		return errors.New("callback: 303 without a session cookie")
 	}
 	return nil
 }
 
-// signInForm finds the provider's sign-in form (the one with an email
+// setsCookie reports whether the response headers h set a cookie with a
+// value, rather than only delete cookies (as of a finished login attempt).
+func setsCookie(h http.Header) bool {
+	for _, line := range h["Set-Cookie"] {
+		c, err := http.ParseSetCookie(line)
+		if err == nil && c.Value != "" && c.MaxAge >= 0 && (c.Expires.IsZero() || c.Expires.After(time.Now())) {
+			return true
+		}
+	}
+	return false
+}
+
+// signInForm finds the provider's sign-in form (the one that posts to its
+// authorization endpoint, a path ending in /authorize, with an email
 // field) and returns its absolute action URL and its inputs' values.
 //
 // It reads the page with the bytes package rather than an HTML parser or
@@ -419,12 +467,42 @@ func signInForm(page *url.URL, body []byte) (string, url.Values, error) {
 			continue
 		}
 		action, err := page.Parse(attr(tag, "action"))
-		if err != nil {
-			return "", nil, fmt.Errorf("sign-in form action: %w", err)
+		if err != nil || !strings.HasSuffix(action.Path, "/authorize") {
+			continue
 		}
 		return action.String(), form, nil
 	}
-	return "", nil, fmt.Errorf("no sign-in form with an email field at %s", page.Redacted())
+	return "", nil, fmt.Errorf("no sign-in form posting to /authorize with an email field at %s", page.Redacted())
+}
+
+// csrfField is the name of the CSRF token's field in the app's forms
+// (login.CSRFField).
+const csrfField = "csrf_token"
+
+// signedInPage reports whether a page of the app is one for a signed-in
+// user: it has the logout form (posting to /logout) carrying the user's
+// CSRF token, which the app writes for a signed-in session only.
+func signedInPage(body []byte) bool {
+	for rest := body; ; {
+		tag, inner, after, ok := element(rest, "form")
+		if !ok {
+			return false
+		}
+		rest = after
+		if attr(tag, "action") != "/logout" {
+			continue
+		}
+		for in := inner; ; {
+			input, _, after, ok := element(in, "input")
+			if !ok {
+				break
+			}
+			in = after
+			if attr(input, "name") == csrfField && attr(input, "value") != "" {
+				return true
+			}
+		}
+	}
 }
 
 // element finds the first <name ...> tag in b and returns its attributes,
@@ -476,30 +554,35 @@ func attr(attrs []byte, name string) string {
 	}
 }
 
-func signedIn(body []byte) bool {
-	return bytes.Contains(body, []byte("Welcome")) && !bytes.Contains(body, []byte("Welcome Guest"))
+// answer is a final response: its status, the URL that answered (after
+// the redirects followed), its headers and body.
+type answer struct {
+	status int
+	url    *url.URL
+	header http.Header
+	body   []byte
 }
 
-func get(ctx context.Context, c *http.Client, rawURL string) (int, *url.URL, []byte, error) {
+func get(ctx context.Context, c *http.Client, rawURL string) (answer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return 0, nil, nil, err
+		return answer{}, err
 	}
 	return do(c, req)
 }
 
-// do sends req, following redirects, and reads the final response.
-func do(c *http.Client, req *http.Request) (int, *url.URL, []byte, error) {
+// do sends req, following redirects as c does, and reads the final response.
+func do(c *http.Client, req *http.Request) (answer, error) {
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, nil, nil, cleanErr(err)
+		return answer{}, cleanErr(err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, nil, nil, cleanErr(err)
+		return answer{}, cleanErr(err)
 	}
-	return resp.StatusCode, resp.Request.URL, body, nil
+	return answer{resp.StatusCode, resp.Request.URL, resp.Header, body}, nil
 }
 
 // cleanErr drops the URL from a client error, which would carry codes and
@@ -544,23 +627,21 @@ func pagePhase(ctx context.Context, c *http.Client, cookies []string, app string
 			req.Header.Set("Cookie", cookie)
 		}
 		t0 := time.Now()
-		status, _, body, err := do(c, req)
+		a, err := do(c, req)
 		d := time.Since(t0)
 		if err != nil && ctx.Err() != nil {
 			return // cut short by the end of the phase: not a failure
 		}
 		switch {
 		case err != nil:
-		case status != http.StatusOK:
-			err = fmt.Errorf("status %d", status)
-		case !bytes.Contains(body, []byte("Welcome")):
-			err = errors.New(`page without "Welcome"`)
-		case wantSignedIn && !signedIn(body):
-			err = errors.New("page for a guest: the session was lost")
+		case a.status != http.StatusOK:
+			err = fmt.Errorf("status %d", a.status)
+		case wantSignedIn && !signedInPage(a.body):
+			err = errors.New("page without the logout form and CSRF token: a guest's, the session was lost")
 		}
 		lat[w] = append(lat[w], d)
 		if err == nil {
-			size.Store(int64(len(body)))
+			size.Store(int64(len(a.body)))
 		} else {
 			mu.Lock()
 			errs[err.Error()]++
