@@ -11,12 +11,13 @@ import (
 
 	"github.com/gologin/gologin/login"
 	"github.com/gologin/gologin/sessionstore"
+	"github.com/gologin/gologin/sessionstore/sqlitestore"
 )
 
 // Add sign-in to a net/http app: the login handlers, a protected page and
 // a page that greets the signed-in user.
 func Example() {
-	store, err := sessionstore.Open("sqlite:sessions.db", sessionstore.DefaultTimeout)
+	store, err := sqlitestore.Open("sessions.db")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -14,9 +14,9 @@ var ErrLocked = errors.New("sessionstore: lock is held")
 // a token refresh.
 const lockPoll = 10 * time.Millisecond
 
-// waitLock calls try, which is a store's TryLock, until it takes the lock,
-// fails otherwise, or ctx ends.
-func waitLock(ctx context.Context, try func() (func(), error)) (func(), error) {
+// WaitLock implements a store's Lock with its TryLock: it calls try until
+// try takes the lock, fails otherwise, or ctx ends.
+func WaitLock(ctx context.Context, try func() (func(), error)) (func(), error) {
 	for {
 		unlock, err := try()
 		if !errors.Is(err, ErrLocked) {

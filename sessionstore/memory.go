@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gologin/gologin/internal/storekit"
 )
 
 // Memory is a Store that keeps sessions in this process. Sessions are lost
@@ -14,6 +16,7 @@ import (
 // consults under the same mutex, so a commit and a delete cannot interleave;
 // the purge drops expired tombstones with expired sessions.
 type Memory struct {
+	WithoutContext
 	mu      sync.RWMutex
 	items   map[string]memoryItem
 	bySID   map[string]map[string]struct{}
@@ -47,10 +50,11 @@ func NewMemory() *Memory {
 		bySub:     make(map[string]map[string]struct{}),
 		revoked:   make(map[string]time.Time),
 		done:      make(chan struct{}),
-		revokeTTL: revokedFor,
+		revokeTTL: RevokedFor,
 		locks:     make(map[string]*memoryLock),
 	}
-	go purgeEvery(time.Minute, m.done, func() { m.purge(time.Now()) })
+	m.WithoutContext = WithoutContext{m}
+	go storekit.PurgeEvery(time.Minute, m.done, func() { m.purge(time.Now()) })
 	return m
 }
 
@@ -103,7 +107,7 @@ func (m *Memory) DeleteBySubject(_ context.Context, sub string) (int, error) {
 
 // Lock implements Store.
 func (m *Memory) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
-	return waitLock(ctx, func() (func(), error) { return m.TryLock(ctx, name, ttl) })
+	return WaitLock(ctx, func() (func(), error) { return m.TryLock(ctx, name, ttl) })
 }
 
 // TryLock implements Store.
@@ -146,21 +150,6 @@ func (m *Memory) Ping(context.Context) error { return nil }
 func (m *Memory) Close() error {
 	m.once.Do(func() { close(m.done) })
 	return nil
-}
-
-// Find implements scs.Store.
-func (m *Memory) Find(token string) ([]byte, bool, error) {
-	return m.FindCtx(context.Background(), token)
-}
-
-// Commit implements scs.Store.
-func (m *Memory) Commit(token string, b []byte, expiry time.Time) error {
-	return m.CommitCtx(context.Background(), token, b, expiry)
-}
-
-// Delete implements scs.Store.
-func (m *Memory) Delete(token string) error {
-	return m.DeleteCtx(context.Background(), token)
 }
 
 func (m *Memory) deleteAll(index map[string]map[string]struct{}, key string) int {
@@ -237,18 +226,5 @@ func removeFrom(index map[string]map[string]struct{}, key, token string) {
 	delete(set, token)
 	if len(set) == 0 {
 		delete(index, key)
-	}
-}
-
-func purgeEvery(d time.Duration, done <-chan struct{}, purge func()) {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-			purge()
-		}
 	}
 }

@@ -1,4 +1,9 @@
-// Package sessionstore keeps web sessions server-side for scs session managers.
+// Package sessionstore keeps web sessions server-side for scs session
+// managers: the Store interface, the record Codec that indexes sessions, an
+// in-process Memory store, and helpers for writing stores. The stores that
+// keep sessions in a database are packages of their own, so a program
+// links only the driver it uses: sqlitestore, redisstore and postgresstore;
+// storeurl opens any of them from a URL, and storetest checks a Store.
 //
 // Every store implements scs.CtxStore and can also find sessions by the
 // OpenID provider's session ID (sid) and by user (sub), which back-channel
@@ -12,7 +17,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -71,7 +75,7 @@ type Store interface {
 	Close() error
 }
 
-// revokedFor is how long a deleted token stays revoked. It only has to
+// RevokedFor is how long a deleted token stays revoked. It only has to
 // outlast the requests that were in flight when the session was deleted,
 // since only they hold a copy of the session to write back; a request that
 // starts later finds no session. Two minutes is far longer than a request
@@ -79,7 +83,7 @@ type Store interface {
 // that the tombstones, which then expire by themselves, stay few. Tokens
 // are random and never reused, so a tombstone outliving its purpose harms
 // nothing.
-const revokedFor = 2 * time.Minute
+const RevokedFor = 2 * time.Minute
 
 // AuxPrefix starts the tokens of auxiliary records: data kept beside a
 // session under a key of its own, such as the user's OAuth tokens. Stores
@@ -87,11 +91,11 @@ const revokedFor = 2 * time.Minute
 // out.
 const AuxPrefix = "aux:"
 
-// hashed is the form in which a store that keeps data outside the process
-// keeps a token or lock name: its SHA-256 in hex, after AuxPrefix for an
-// auxiliary record's token so that Count can still leave those out. A hash
-// without salt or stretching is enough: tokens are 256 random bits.
-func hashed(token string) string {
+// HashToken is the form in which a store that keeps data outside the
+// process keeps a token or lock name: its SHA-256 in hex, after AuxPrefix
+// for an auxiliary record's token so that Count can still leave those out.
+// A hash without salt or stretching is enough: tokens are 256 random bits.
+func HashToken(token string) string {
 	prefix := ""
 	if strings.HasPrefix(token, AuxPrefix) {
 		prefix = AuxPrefix
@@ -100,8 +104,8 @@ func hashed(token string) string {
 	return prefix + hex.EncodeToString(sum[:])
 }
 
-// isHashed reports whether s has the form hashed gives.
-func isHashed(s string) bool {
+// IsHashed reports whether s has the form HashToken gives.
+func IsHashed(s string) bool {
 	s = strings.TrimPrefix(s, AuxPrefix)
 	if len(s) != 2*sha256.Size {
 		return false
@@ -113,68 +117,23 @@ func isHashed(s string) bool {
 // DefaultTimeout is a sensible bound for each store call.
 const DefaultTimeout = 3 * time.Second
 
-// ErrUnknownStore is returned by Open for a location it does not recognise.
-var ErrUnknownStore = errors.New("unknown session store")
-
-// Open opens the store a location names: "memory", "sqlite:PATH", a
-// redis:// or rediss:// URL (see [OpenRedis]) or a postgres:// or
-// postgresql:// URL (see [OpenPostgres]). Every call to a store other than
-// memory is bounded by timeout, and failed calls are reported to onError,
-// as with [WithTimeout]. Opening a shared store connects to it, so a server
-// that is down fails Open: Redis must answer within DefaultTimeout, and
-// PostgreSQL must connect and migrate within DefaultTimeout or timeout,
-// whichever is longer.
-func Open(location string, timeout time.Duration, onError ...func(op string, err error)) (Store, error) {
-	var (
-		s   Store
-		err error
-	)
-	switch {
-	case location == "memory":
-		// No I/O, and no failure to report: a deadline per call would only
-		// cost time on every request.
-		return NewMemory(), nil
-	case strings.HasPrefix(location, "sqlite:") && len(location) > len("sqlite:"):
-		s, err = OpenSQLite(strings.TrimPrefix(location, "sqlite:"))
-	case strings.HasPrefix(location, "redis://"), strings.HasPrefix(location, "rediss://"):
-		s, err = OpenRedis(location)
-	case strings.HasPrefix(location, "postgres://"), strings.HasPrefix(location, "postgresql://"):
-		// Migrating may wait for another instance's migration: allow it
-		// at least DefaultTimeout even when calls get less.
-		ctx, cancel := context.WithTimeout(context.Background(), max(timeout, DefaultTimeout))
-		s, err = OpenPostgres(ctx, location)
-		cancel()
-	default:
-		// Never echo the location: a URL may carry a password.
-		return nil, fmt.Errorf("%w %q: want memory, sqlite:PATH, redis://, rediss://, postgres:// or postgresql://", ErrUnknownStore, Describe(location))
-	}
-	if err != nil {
-		return nil, err
-	}
-	return WithTimeout(s, timeout, onError...), nil
-}
-
-// Describe names a store location for status pages without revealing
-// credentials a location might carry.
-func Describe(location string) string {
-	kind, _, _ := strings.Cut(location, ":")
-	return kind
-}
-
 // WithTimeout bounds every call to s by d, so a stuck store answers with an
 // error instead of holding requests forever. Each failed call is also
 // reported to the onError hooks, for metrics, with the operation's name.
 func WithTimeout(s Store, d time.Duration, onError ...func(op string, err error)) Store {
-	return timeoutStore{s: s, d: d, onError: onError}
+	t := &timeoutStore{s: s, d: d, onError: onError}
+	t.WithoutContext = WithoutContext{t}
+	return t
 }
 
 type timeoutStore struct {
+	WithoutContext
 	s       Store
 	d       time.Duration
 	onError []func(op string, err error)
 }
 
-func (t timeoutStore) report(op string, err error) error {
+func (t *timeoutStore) report(op string, err error) error {
 	if err != nil {
 		for _, fn := range t.onError {
 			fn(op, err)
@@ -183,33 +142,33 @@ func (t timeoutStore) report(op string, err error) error {
 	return err
 }
 
-func (t timeoutStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+func (t *timeoutStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
 	b, found, err := t.s.FindCtx(ctx, token)
 	return b, found, t.report("find", err)
 }
 
-func (t timeoutStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+func (t *timeoutStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
 	return t.report("commit", t.s.CommitCtx(ctx, token, b, expiry))
 }
 
-func (t timeoutStore) DeleteCtx(ctx context.Context, token string) error {
+func (t *timeoutStore) DeleteCtx(ctx context.Context, token string) error {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
 	return t.report("delete", t.s.DeleteCtx(ctx, token))
 }
 
-func (t timeoutStore) DeleteBySID(ctx context.Context, sid string) (int, error) {
+func (t *timeoutStore) DeleteBySID(ctx context.Context, sid string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
 	n, err := t.s.DeleteBySID(ctx, sid)
 	return n, t.report("delete_by_sid", err)
 }
 
-func (t timeoutStore) DeleteBySubject(ctx context.Context, sub string) (int, error) {
+func (t *timeoutStore) DeleteBySubject(ctx context.Context, sub string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
 	n, err := t.s.DeleteBySubject(ctx, sub)
@@ -220,14 +179,14 @@ func (t timeoutStore) DeleteBySubject(ctx context.Context, sub string) (int, err
 // ttl: a holder may keep the lock up to ttl, and waiting less would fail
 // callers whose turn was coming. The lock itself lasts until unlocked or
 // ttl, and stores bound their own unlock calls.
-func (t timeoutStore) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+func (t *timeoutStore) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, max(t.d, ttl))
 	defer cancel()
 	unlock, err := t.s.Lock(ctx, name, ttl)
 	return unlock, t.report("lock", err)
 }
 
-func (t timeoutStore) TryLock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+func (t *timeoutStore) TryLock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
 	unlock, err := t.s.TryLock(ctx, name, ttl)
@@ -237,29 +196,45 @@ func (t timeoutStore) TryLock(ctx context.Context, name string, ttl time.Duratio
 	return unlock, t.report("lock", err)
 }
 
-func (t timeoutStore) Count(ctx context.Context) (int, error) {
+func (t *timeoutStore) Count(ctx context.Context) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
 	n, err := t.s.Count(ctx)
 	return n, t.report("count", err)
 }
 
-func (t timeoutStore) Ping(ctx context.Context) error {
+func (t *timeoutStore) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
 	return t.report("ping", t.s.Ping(ctx))
 }
 
-func (t timeoutStore) Find(token string) ([]byte, bool, error) {
-	return t.FindCtx(context.Background(), token)
+func (t *timeoutStore) Close() error { return t.s.Close() }
+
+// ContextMethods are the methods of scs.CtxStore that take a context.
+type ContextMethods interface {
+	FindCtx(ctx context.Context, token string) ([]byte, bool, error)
+	CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error
+	DeleteCtx(ctx context.Context, token string) error
 }
 
-func (t timeoutStore) Commit(token string, b []byte, expiry time.Time) error {
-	return t.CommitCtx(context.Background(), token, b, expiry)
+// WithoutContext gives a store scs.Store's methods, Find, Commit and
+// Delete, which scs.CtxStore also requires, as calls of its context
+// methods with context.Background(). Embed it in a store and set it to
+// the store itself.
+type WithoutContext struct{ ContextMethods }
+
+// Find implements scs.Store.
+func (w WithoutContext) Find(token string) ([]byte, bool, error) {
+	return w.FindCtx(context.Background(), token)
 }
 
-func (t timeoutStore) Delete(token string) error {
-	return t.DeleteCtx(context.Background(), token)
+// Commit implements scs.Store.
+func (w WithoutContext) Commit(token string, b []byte, expiry time.Time) error {
+	return w.CommitCtx(context.Background(), token, b, expiry)
 }
 
-func (t timeoutStore) Close() error { return t.s.Close() }
+// Delete implements scs.Store.
+func (w WithoutContext) Delete(token string) error {
+	return w.DeleteCtx(context.Background(), token)
+}

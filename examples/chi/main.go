@@ -27,12 +27,8 @@ func main() {
 		log.Fatalf("APP_BASE_URL: %v", err)
 	}
 
-	store, err := sessionstore.Open("memory", sessionstore.DefaultTimeout)
-	if err != nil {
-		log.Fatal(err)
-	}
 	sessions := scs.New()
-	sessions.Store = store
+	sessions.Store = sessionstore.NewMemory()
 	sessions.Codec = sessionstore.Codec{} // lets the store find sessions by provider sid and user
 	sessions.Cookie.Secure = base.Scheme == "https"
 

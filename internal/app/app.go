@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -23,6 +22,7 @@ import (
 	"github.com/gologin/gologin/internal/config"
 	"github.com/gologin/gologin/login"
 	"github.com/gologin/gologin/sessionstore"
+	"github.com/gologin/gologin/sessionstore/storeurl"
 )
 
 // App is the web application; it is an http.Handler.
@@ -43,9 +43,9 @@ type App struct {
 // New builds the app for cfg. Close releases what it opened.
 func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	m := newMetrics()
-	store, err := sessionstore.Open(cfg.SessionStore, sessionstore.DefaultTimeout, m.onStoreError)
+	store, err := storeurl.Open(cfg.SessionStore, storeurl.Options{OnError: m.onStoreError, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("SESSION_STORE=%s: %w", sessionstore.Describe(cfg.SessionStore), err)
+		return nil, fmt.Errorf("SESSION_STORE=%s: %w", storeurl.Describe(cfg.SessionStore), err)
 	}
 	m.reg.MustRegister(newLiveSessions(store))
 	log = slog.New(requestIDLogs{log.Handler()})
@@ -225,7 +225,8 @@ func (a *App) startDevProvider(lc *login.Config) error {
 // beside the SQLite file, so restarts are fast and earlier tokens stay
 // verifiable. With other stores the key is new each start.
 func devKeyFile(store string) (path string, persisted bool) {
-	db, ok := strings.CutPrefix(store, "sqlite:")
+	l, _ := storeurl.Parse(store) // valid: config.Load checked it
+	db, ok := l.SQLitePath()
 	if !ok {
 		return "", false
 	}
@@ -329,5 +330,5 @@ func (a *App) Close() error {
 
 // Describe says, for the startup log, what the app signs in with.
 func (a *App) Describe() string {
-	return fmt.Sprintf("provider %s (%s), sessions %s", a.cfg.Provider, a.auth.Issuer(), sessionstore.Describe(a.cfg.SessionStore))
+	return fmt.Sprintf("provider %s (%s), sessions %s", a.cfg.Provider, a.auth.Issuer(), storeurl.Describe(a.cfg.SessionStore))
 }

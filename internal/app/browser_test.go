@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/gologin/gologin/internal/testskip"
 )
 
 // chromiumPath is Debian's Chromium, the browser the browser test drives.
@@ -32,7 +34,7 @@ func TestBrowserSignInOut(t *testing.T) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("headless Chromium not found at %s, and CI must run the browser test: %v", chromiumPath, err)
 		}
-		skipped.Add("no headless Chromium at "+chromiumPath, "apt-get install chromium")
+		testskip.Skipped.Add("no headless Chromium at "+chromiumPath, "apt-get install chromium")
 		t.Skipf("headless Chromium not found at %s; install Debian's chromium to run the browser test", chromiumPath)
 	}
 	shots := screenshotDirs(t)

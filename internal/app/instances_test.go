@@ -24,7 +24,7 @@ func sharedStores(t *testing.T) map[string]string {
 			t.Fatalf("%s not set: CI must test the %s store (.ci/services starts it)", env, name)
 		default:
 			t.Logf("%s not set: skipping %s; run `eval \"$(.ci/services)\"` to test it", env, name)
-			skipped.Add(env+" not set", testskip.Services)
+			testskip.Skipped.Add(env+" not set", testskip.Services)
 		}
 	}
 	return stores

@@ -22,11 +22,6 @@ var secrets secretSet
 // jwtPattern matches a signed or unsigned JWT, whoever issued it.
 var jwtPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.`)
 
-// skipped counts the tests, and store cases, left out for want of a browser
-// or server. go test reports skips only with -v, so TestMain sums them up in
-// one line.
-var skipped testskip.Log
-
 // TestMain checks the app's log for secrets after the tests, and prints the
 // summary of skipped tests.
 func TestMain(m *testing.M) {
@@ -37,7 +32,7 @@ func TestMain(m *testing.M) {
 	} else if code == 0 {
 		fmt.Printf("log check: %d log bytes hold none of %d secrets seen during the tests\n", suiteLog.Len(), secrets.len())
 	}
-	if s := skipped.Summary("internal/app"); s != "" {
+	if s := testskip.Skipped.Summary("internal/app"); s != "" {
 		fmt.Println(s)
 	}
 	os.Exit(code)

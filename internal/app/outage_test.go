@@ -25,12 +25,21 @@ type redisServer struct {
 
 func startRedisServer(t *testing.T) *redisServer {
 	t.Helper()
+	r, path := newRedisServer(t)
+	r.start(path)
+	return r
+}
+
+// newRedisServer is a redis-server on a free port, not started yet, and
+// the path of the program.
+func newRedisServer(t *testing.T) (*redisServer, string) {
+	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("redis-server not found: CI must run the Redis outage test")
 		}
-		skipped.Add("redis-server not found", testskip.Services)
+		testskip.Skipped.Add("redis-server not found", testskip.Services)
 		t.Skip("redis-server not found: install Debian's redis-server to run the Redis outage test")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -40,9 +49,8 @@ func startRedisServer(t *testing.T) *redisServer {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	r := &redisServer{t: t, port: port, dir: t.TempDir()}
-	r.start(path)
 	t.Cleanup(r.stop)
-	return r
+	return r, path
 }
 
 func (r *redisServer) start(path string) {
@@ -119,5 +127,35 @@ func TestRedisOutage(t *testing.T) {
 	}
 	if p := b.Get(base + "/readyz"); p.Status != http.StatusOK {
 		t.Fatalf("/readyz after Redis came back: %d", p.Status)
+	}
+}
+
+// TestStartsBeforeTheStore starts the app while its Redis is down, as an
+// orchestrator may: it serves, answering 503 and failing /readyz, and once
+// Redis starts it signs users in without a restart.
+func TestStartsBeforeTheStore(t *testing.T) {
+	redis, path := newRedisServer(t)
+	base, _ := startApp(t, map[string]string{"SESSION_STORE": "redis://" + redis.addr() + "/0"})
+	b := testclient.New(t)
+	if p := b.Get(base + "/readyz"); p.Status != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz before Redis started: %d, want 503", p.Status)
+	}
+	if p := b.Get(base + "/healthz"); p.Status != http.StatusOK {
+		t.Fatalf("/healthz before Redis started: %d, want 200 (the process is alive)", p.Status)
+	}
+
+	redis.start(path)
+	var ready testclient.Page
+	for range 100 {
+		if ready = b.Get(base + "/readyz"); ready.Status == http.StatusOK {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if ready.Status != http.StatusOK {
+		t.Fatalf("/readyz after Redis started: %d %s", ready.Status, ready.Body)
+	}
+	if p := signInDev(t, b, base, "/login", "Ada", "ada@example.com"); !strings.Contains(p.Body, "Welcome Ada!") {
+		t.Fatalf("sign-in once Redis is up: got %d:\n%s", p.Status, p.Body)
 	}
 }

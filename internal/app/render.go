@@ -11,7 +11,7 @@ import (
 
 	"github.com/gologin/gologin/internal/config"
 	"github.com/gologin/gologin/login"
-	"github.com/gologin/gologin/sessionstore"
+	"github.com/gologin/gologin/sessionstore/storeurl"
 )
 
 //go:embed templates/*.html
@@ -105,4 +105,4 @@ func (a *App) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	a.render(w, r, e.Status, "error", errorPage{Status: e.Status, Title: e.Title, Message: e.Message, Retry: e.Retry, Reference: ref})
 }
 
-func (a *App) storeKind() string { return sessionstore.Describe(a.cfg.SessionStore) }
+func (a *App) storeKind() string { return storeurl.Describe(a.cfg.SessionStore) }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gologin/gologin/sessionstore/storeurl"
 )
 
 // ProviderKind says which provider signs users in.
@@ -178,7 +180,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.SessionStore == "" {
 		c.SessionStore = "sqlite:sessions.db"
 	}
-	if !validStore(c.SessionStore) {
+	if _, err := storeurl.Parse(c.SessionStore); err != nil {
 		// The value may hold a password: show only its kind.
 		kind, _, _ := strings.Cut(c.SessionStore, ":")
 		bad("SESSION_STORE=%s...: want sqlite:PATH (such as sqlite:sessions.db), memory, redis://host:port/db, rediss://..., or postgres://...", kind)
@@ -265,24 +267,4 @@ func IsLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// validStore reports whether location names a kind of session store the
-// app has; the store itself checks the rest when it opens.
-func validStore(location string) bool {
-	if location == "memory" {
-		return true
-	}
-	if path, ok := strings.CutPrefix(location, "sqlite:"); ok {
-		return path != ""
-	}
-	u, err := url.Parse(location)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	switch u.Scheme {
-	case "redis", "rediss", "postgres", "postgresql":
-		return true
-	}
-	return false
 }

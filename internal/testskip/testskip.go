@@ -7,8 +7,10 @@ package testskip
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"sync"
+	"testing"
 )
 
 // Services is the remedy of the tests that need Redis or PostgreSQL.
@@ -67,4 +69,36 @@ func (l *Log) Summary(pkg string) string {
 		tests = "test"
 	}
 	return fmt.Sprintf("%s: skipped %d %s: %s", pkg, total, tests, strings.Join(groups, "; "))
+}
+
+// Skipped is the log of this test binary: each package's tests run as a
+// binary of their own, so it is the package's.
+var Skipped Log
+
+// Main is a TestMain that runs the tests, then prints Skipped's summary for
+// pkg.
+func Main(m *testing.M, pkg string) {
+	code := m.Run()
+	if s := Skipped.Summary(pkg); s != "" {
+		fmt.Println(s)
+	}
+	os.Exit(code)
+}
+
+// ServerURL returns the URL of a test server from the environment variable
+// name, or skips the test with hint, recording it in Skipped, when it is
+// unset. Under CI=true a missing server fails the test instead: CI must not
+// pass by skipping.
+func ServerURL(t testing.TB, name, hint string) string {
+	t.Helper()
+	u := os.Getenv(name)
+	if u == "" {
+		msg := name + " not set: " + hint
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		Skipped.Add(name+" not set", Services)
+		t.Skip(msg)
+	}
+	return u
 }

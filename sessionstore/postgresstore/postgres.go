@@ -1,10 +1,14 @@
-package sessionstore
+// Package postgresstore is a session store that keeps sessions in a
+// PostgreSQL database (github.com/jackc/pgx/v5) shared by every instance of
+// an app.
+package postgresstore
 
 import (
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -12,9 +16,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gologin/gologin/internal/storekit"
+	"github.com/gologin/gologin/sessionstore"
 )
 
-// Postgres is a Store that keeps sessions in a PostgreSQL database shared
+// Store is a sessionstore.Store that keeps sessions in a PostgreSQL database shared
 // by every instance of the app.
 //
 // It creates the tables sessions, locks, revoked and schema_migrations in
@@ -27,7 +34,8 @@ import (
 // session; see CommitCtx for why a concurrent delete cannot slip between
 // its check and its write. The purge drops expired tombstones with expired
 // sessions.
-type Postgres struct {
+type Store struct {
+	sessionstore.WithoutContext
 	pool *pgxpool.Pool
 	done chan struct{}
 	once sync.Once
@@ -78,12 +86,16 @@ const postgresMigrationLock int64 = 0x676f6c6f67696e
 // connect_timeout (libpq's default is to wait forever).
 const postgresConnectTimeout = 2 * time.Second
 
-// OpenPostgres connects to the PostgreSQL database a postgres:// or
+// Open connects to the PostgreSQL database a postgres:// or
 // postgresql:// URL names, brings its schema up to date and purges expired
 // sessions and tombstones every five minutes. ctx bounds the connection and
 // migration. Besides libpq's parameters, the URL may set pgxpool's, such as
-// pool_max_conns.
-func OpenPostgres(ctx context.Context, rawURL string) (*Postgres, error) {
+// pool_max_conns. A URL that does not parse, a server that refuses the
+// credentials or a failed migration fails Open. A server that cannot be
+// reached does not: the store's calls fail until it answers, and the
+// migration is retried in the background, logging to log (slog.Default()
+// if nil), so an app can start before its database.
+func Open(ctx context.Context, rawURL string, log *slog.Logger) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(rawURL) // its errors redact the password
 	if err != nil {
 		return nil, fmt.Errorf("postgres session store: %w", err)
@@ -95,13 +107,27 @@ func OpenPostgres(ctx context.Context, rawURL string) (*Postgres, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres session store: %w", err)
 	}
-	p := &Postgres{pool: pool, done: make(chan struct{}), revokeTTL: revokedFor}
-	if err := p.migrate(ctx); err != nil {
-		pool.Close()
-		c := cfg.ConnConfig
-		return nil, fmt.Errorf("postgres session store %s:%d/%s: %w", c.Host, c.Port, c.Database, err)
+	p := &Store{pool: pool, done: make(chan struct{}), revokeTTL: sessionstore.RevokedFor}
+	p.WithoutContext = sessionstore.WithoutContext{ContextMethods: p}
+	c := cfg.ConnConfig
+	migrate := func(ctx context.Context) error {
+		if err := p.migrate(ctx); err != nil {
+			return fmt.Errorf("postgres session store %s:%d/%s: %w", c.Host, c.Port, c.Database, err)
+		}
+		return nil
 	}
-	go purgeEvery(5*time.Minute, p.done, func() {
+	if err := migrate(ctx); err != nil {
+		if !storekit.Unreachable(err) {
+			pool.Close()
+			return nil, err
+		}
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("session store unreachable: its calls fail until it answers", "store", "postgres", "error", err)
+		storekit.ConnectInBackground(p.done, log, "postgres", migrate)
+	}
+	go storekit.PurgeEvery(5*time.Minute, p.done, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		p.pool.Exec(ctx, `DELETE FROM sessions WHERE expiry <= $1`, time.Now())
@@ -111,7 +137,7 @@ func OpenPostgres(ctx context.Context, rawURL string) (*Postgres, error) {
 	return p, nil
 }
 
-func (p *Postgres) migrate(ctx context.Context) error {
+func (p *Store) migrate(ctx context.Context) error {
 	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		// Held until the transaction ends: a second instance waits here and
 		// then finds the migrations applied.
@@ -146,9 +172,9 @@ func (p *Postgres) migrate(ctx context.Context) error {
 }
 
 // FindCtx implements scs.CtxStore.
-func (p *Postgres) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+func (p *Store) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
 	var b []byte
-	err := p.pool.QueryRow(ctx, `SELECT data FROM sessions WHERE token = $1 AND expiry > $2`, hashed(token), time.Now()).Scan(&b)
+	err := p.pool.QueryRow(ctx, `SELECT data FROM sessions WHERE token = $1 AND expiry > $2`, sessionstore.HashToken(token), time.Now()).Scan(&b)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -172,9 +198,9 @@ const postgresRevoked = `EXISTS (SELECT 1 FROM revoked WHERE token = $1 AND unti
 // delete that reaches the row first is thus seen by the second statement,
 // and one that reaches it after the write waits for this transaction and
 // then deletes the session itself.
-func (p *Postgres) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
-	idx, _, _ := ParseIndex(b) // records from other codecs are kept, unindexed
-	token = hashed(token)
+func (p *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	idx, _, _ := sessionstore.ParseIndex(b) // records from other codecs are kept, unindexed
+	token = sessionstore.HashToken(token)
 	// A batch runs in one implicit transaction and one round trip.
 	batch := &pgx.Batch{}
 	batch.Queue(`INSERT INTO sessions (token, data, expiry, sid, sub)
@@ -193,27 +219,27 @@ const postgresKeepLater = `
 // DeleteCtx implements scs.CtxStore; it revokes token. The tombstone is
 // written after the delete, as in deleteWhere, so that both take their
 // locks in the same order and cannot deadlock each other.
-func (p *Postgres) DeleteCtx(ctx context.Context, token string) error {
+func (p *Store) DeleteCtx(ctx context.Context, token string) error {
 	_, err := p.pool.Exec(ctx, `WITH d AS (DELETE FROM sessions WHERE token = $1 RETURNING 1)
 		INSERT INTO revoked (token, until) SELECT $1, now() + $2::interval FROM (SELECT count(*) FROM d) AS deleted`+postgresKeepLater,
-		hashed(token), p.revokeTTL)
+		sessionstore.HashToken(token), p.revokeTTL)
 	return err
 }
 
-// DeleteBySID implements Store.
-func (p *Postgres) DeleteBySID(ctx context.Context, sid string) (int, error) {
+// DeleteBySID implements sessionstore.Store.
+func (p *Store) DeleteBySID(ctx context.Context, sid string) (int, error) {
 	return p.deleteWhere(ctx, `sid = $1 AND sid <> ''`, sid)
 }
 
-// DeleteBySubject implements Store.
-func (p *Postgres) DeleteBySubject(ctx context.Context, sub string) (int, error) {
+// DeleteBySubject implements sessionstore.Store.
+func (p *Store) DeleteBySubject(ctx context.Context, sub string) (int, error) {
 	return p.deleteWhere(ctx, `sub = $1 AND sub <> ''`, sub)
 }
 
 // deleteWhere deletes the sessions cond selects, expired ones included, and
 // revokes their tokens in the same statement. It counts only the
 // unexpired: those not yet purged were no longer sessions.
-func (p *Postgres) deleteWhere(ctx context.Context, cond, arg string) (int, error) {
+func (p *Store) deleteWhere(ctx context.Context, cond, arg string) (int, error) {
 	var n int
 	err := p.pool.QueryRow(ctx, `WITH d AS (DELETE FROM sessions WHERE `+cond+` RETURNING token, expiry),
 		r AS (INSERT INTO revoked (token, until) SELECT token, now() + $3::interval FROM d`+postgresKeepLater+`)
@@ -228,15 +254,15 @@ func (p *Postgres) deleteWhere(ctx context.Context, cond, arg string) (int, erro
 const postgresLockSQL = `INSERT INTO locks (name, owner, until) VALUES ($1, $2, now() + $3::interval)
 	ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE locks.until <= now()`
 
-// Lock implements Store.
-func (p *Postgres) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
-	return waitLock(ctx, func() (func(), error) { return p.TryLock(ctx, name, ttl) })
+// Lock implements sessionstore.Store.
+func (p *Store) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+	return sessionstore.WaitLock(ctx, func() (func(), error) { return p.TryLock(ctx, name, ttl) })
 }
 
-// TryLock implements Store with a row in the locks table, which every
+// TryLock implements sessionstore.Store with a row in the locks table, which every
 // instance using the database sees.
-func (p *Postgres) TryLock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
-	name, owner := hashed(name), rand.Text()
+func (p *Store) TryLock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+	name, owner := sessionstore.HashToken(name), rand.Text()
 	tag, err := p.pool.Exec(ctx, postgresLockSQL, name, owner, ttl)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -245,50 +271,35 @@ func (p *Postgres) TryLock(ctx context.Context, name string, ttl time.Duration) 
 		return nil, err
 	}
 	if tag.RowsAffected() != 1 {
-		return nil, ErrLocked
+		return nil, sessionstore.ErrLocked
 	}
 	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), sessionstore.DefaultTimeout)
 		defer cancel()
 		p.pool.Exec(ctx, `DELETE FROM locks WHERE name = $1 AND owner = $2`, name, owner)
 	}, nil
 }
 
-// Count implements Store.
-func (p *Postgres) Count(ctx context.Context) (int, error) {
+// Count implements sessionstore.Store.
+func (p *Store) Count(ctx context.Context) (int, error) {
 	var n int
 	err := p.pool.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE expiry > $1 AND NOT starts_with(token, $2)`,
-		time.Now(), AuxPrefix).Scan(&n)
+		time.Now(), sessionstore.AuxPrefix).Scan(&n)
 	return n, err
 }
 
-// Ping implements Store by querying the sessions table, which also catches
+// Ping implements sessionstore.Store by querying the sessions table, which also catches
 // a search_path or permission that no longer reaches it.
-func (p *Postgres) Ping(ctx context.Context) error {
+func (p *Store) Ping(ctx context.Context) error {
 	_, err := p.pool.Exec(ctx, `SELECT 1 FROM sessions WHERE false`)
 	return err
 }
 
-// Close implements Store; it stops the purge and closes the connections.
-func (p *Postgres) Close() error {
+// Close implements sessionstore.Store; it stops the purge and closes the connections.
+func (p *Store) Close() error {
 	p.once.Do(func() {
 		close(p.done)
 		p.pool.Close()
 	})
 	return nil
-}
-
-// Find implements scs.Store.
-func (p *Postgres) Find(token string) ([]byte, bool, error) {
-	return p.FindCtx(context.Background(), token)
-}
-
-// Commit implements scs.Store.
-func (p *Postgres) Commit(token string, b []byte, expiry time.Time) error {
-	return p.CommitCtx(context.Background(), token, b, expiry)
-}
-
-// Delete implements scs.Store.
-func (p *Postgres) Delete(token string) error {
-	return p.DeleteCtx(context.Background(), token)
 }

@@ -1,19 +1,25 @@
-package sessionstore
+// Package redisstore is a session store that keeps sessions in a Redis
+// server (github.com/redis/go-redis/v9) shared by every instance of an app.
+package redisstore
 
 import (
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gologin/gologin/internal/storekit"
+	"github.com/gologin/gologin/sessionstore"
 )
 
-// Redis is a Store that keeps sessions in a Redis server shared by every
+// Store is a sessionstore.Store that keeps sessions in a Redis server shared by every
 // instance of the app. Redis expires sessions itself, so there is no purge.
 //
 // Keys, all under a prefix so the app can share a Redis with others, where
@@ -37,11 +43,13 @@ import (
 // entry is never trusted. The scripts compute some key names themselves,
 // which a single Redis allows but Redis Cluster does not: this store needs
 // one Redis server (or a primary with replicas), version 5 or newer.
-type Redis struct {
+type Store struct {
+	sessionstore.WithoutContext
 	client *redis.Client
 	prefix string
 	once   sync.Once
-	err    error // from the first Close
+	err    error         // from the first Close
+	done   chan struct{} // closed by Close: stops connecting
 
 	// revokeTTL is how long deletes revoke tokens: revokedFor, except in
 	// tests of tombstones' expiry.
@@ -64,16 +72,19 @@ const (
 	redisMaxRetries = 1
 )
 
-// OpenRedis connects to the Redis server a redis:// or rediss:// URL names
-// (redis://[user:pass@]host:port/db) and checks that it answers, so a wrong
-// address or password shows at startup rather than on the first request.
-func OpenRedis(url string) (*Redis, error) {
-	return openRedis(url, defaultRedisPrefix)
+// Open connects to the Redis server a redis:// or rediss:// URL names
+// (redis://[user:pass@]host:port/db) and checks that it answers, within
+// ctx. A URL that does not parse or a server that refuses the credentials
+// fails Open. A server that cannot be reached does not: the store's calls
+// fail until it answers, and the check goes on in the background, logging
+// to log (slog.Default() if nil), so an app can start before its Redis.
+func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
+	return openRedis(ctx, url, defaultRedisPrefix, log)
 }
 
-// openRedis is OpenRedis with the key prefix as a parameter, so tests can
+// openRedis is Open with the key prefix as a parameter, so tests can
 // share one server without seeing each other's keys.
-func openRedis(rawURL, prefix string) (*Redis, error) {
+func openRedis(ctx context.Context, rawURL, prefix string, log *slog.Logger) (*Store, error) {
 	opt, err := redis.ParseURL(rawURL)
 	if err != nil {
 		// url.Error repeats the URL, password included: keep only the cause.
@@ -105,18 +116,41 @@ func openRedis(rawURL, prefix string) (*Redis, error) {
 	// short too, not only the socket timeouts above.
 	opt.ContextTimeoutEnabled = true
 
-	r := &Redis{client: redis.NewClient(opt), prefix: prefix, revokeTTL: revokedFor}
-	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
-	defer cancel()
-	if err := r.Ping(ctx); err != nil {
-		r.Close()
-		return nil, fmt.Errorf("redis session store %s db %d: %w", opt.Addr, opt.DB, err)
+	r := &Store{client: redis.NewClient(opt), prefix: prefix, revokeTTL: sessionstore.RevokedFor, done: make(chan struct{})}
+	r.WithoutContext = sessionstore.WithoutContext{ContextMethods: r}
+	// Checked at once, the server's answer shows a wrong address or
+	// password at startup rather than on the first request.
+	connect := func(ctx context.Context) error {
+		if err := r.Ping(ctx); err != nil {
+			return err
+		}
+		return r.dropClearTokens(ctx)
 	}
-	if err := r.dropClearTokens(ctx); err != nil {
-		r.Close()
-		return nil, fmt.Errorf("redis session store %s db %d: %w", opt.Addr, opt.DB, err)
+	if err := connect(ctx); err != nil {
+		err = fmt.Errorf("redis session store %s db %d: %w", opt.Addr, opt.DB, err)
+		if !storekit.Unreachable(err) {
+			r.Close()
+			return nil, err
+		}
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("session store unreachable: its calls fail until it answers", "store", "redis", "error", err)
+		storekit.ConnectInBackground(r.done, log, "redis", connect)
 	}
 	return r, nil
+}
+
+// SetLogger sends go-redis's own log lines, such as those of failed
+// connections in its pool, to log instead of the standard logger's output.
+// It affects every go-redis client in the process.
+func SetLogger(log *slog.Logger) { redis.SetLogger(slogPrintf{log}) }
+
+// slogPrintf is go-redis's logging interface over a slog.Logger.
+type slogPrintf struct{ log *slog.Logger }
+
+func (l slogPrintf) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", "message", fmt.Sprintf(format, v...))
 }
 
 // redisFormat is the value of the format key: keys hold hashes of tokens.
@@ -127,7 +161,7 @@ const redisFormat = "2"
 // sign in again. It deletes only keys and members that are not hashes, so
 // it harms nothing if instances run it together. Index sets may go on
 // listing such tokens: deletes never trust a set's entries.
-func (r *Redis) dropClearTokens(ctx context.Context) error {
+func (r *Store) dropClearTokens(ctx context.Context) error {
 	format, err := r.client.Get(ctx, r.prefix+"format").Result()
 	if err == nil && format == redisFormat {
 		return nil
@@ -138,7 +172,7 @@ func (r *Redis) dropClearTokens(ctx context.Context) error {
 	for _, kind := range []string{"session:", "revoked:"} {
 		iter := r.client.Scan(ctx, 0, r.prefix+kind+"*", 1000).Iterator()
 		for iter.Next(ctx) {
-			if key := iter.Val(); !isHashed(strings.TrimPrefix(key, r.prefix+kind)) {
+			if key := iter.Val(); !sessionstore.IsHashed(strings.TrimPrefix(key, r.prefix+kind)) {
 				if err := r.client.Del(ctx, key).Err(); err != nil {
 					return err
 				}
@@ -151,7 +185,7 @@ func (r *Redis) dropClearTokens(ctx context.Context) error {
 	iter := r.client.ZScan(ctx, r.expiriesKey(), 0, "*", 1000).Iterator()
 	for i := 0; iter.Next(ctx); i++ {
 		// ZSCAN yields member, score, member, score...
-		if member := iter.Val(); i%2 == 0 && !isHashed(member) {
+		if member := iter.Val(); i%2 == 0 && !sessionstore.IsHashed(member) {
 			if err := r.client.ZRem(ctx, r.expiriesKey(), member).Err(); err != nil {
 				return err
 			}
@@ -163,13 +197,13 @@ func (r *Redis) dropClearTokens(ctx context.Context) error {
 	return r.client.Set(ctx, r.prefix+"format", redisFormat, 0).Err()
 }
 
-func (r *Redis) sessionKey(token string) string { return r.prefix + "session:" + token }
-func (r *Redis) revokedKey(token string) string { return r.prefix + "revoked:" + token }
-func (r *Redis) expiriesKey() string            { return r.prefix + "expiries" }
+func (r *Store) sessionKey(token string) string { return r.prefix + "session:" + token }
+func (r *Store) revokedKey(token string) string { return r.prefix + "revoked:" + token }
+func (r *Store) expiriesKey() string            { return r.prefix + "expiries" }
 
 // revokeMillis is how long deletes revoke tokens, in the whole
 // milliseconds PX needs.
-func (r *Redis) revokeMillis() int64 { return max(r.revokeTTL.Milliseconds(), 1) }
+func (r *Store) revokeMillis() int64 { return max(r.revokeTTL.Milliseconds(), 1) }
 
 // redisRevoke is Lua that defines revoke(key, ttl), which sets the
 // tombstone key to expire in ttl ms, never shortening one.
@@ -194,7 +228,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 // sid or under neither. It does nothing for a revoked token.
 //
 // KEYS: session key, expiries, revoked key. ARGV: token, data, sid, sub,
-// expiry (unix ms), prefix, AuxPrefix.
+// expiry (unix ms), prefix, sessionstore.AuxPrefix.
 var redisCommit = redis.NewScript(`
 if redis.call('EXISTS', KEYS[3]) == 1 then
 	return 0 -- deleted while the caller held a copy: it stays deleted
@@ -307,8 +341,8 @@ return 0
 `)
 
 // FindCtx implements scs.CtxStore.
-func (r *Redis) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
-	b, err := r.client.HGet(ctx, r.sessionKey(hashed(token)), "data").Bytes()
+func (r *Store) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	b, err := r.client.HGet(ctx, r.sessionKey(sessionstore.HashToken(token)), "data").Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, false, nil
 	}
@@ -320,33 +354,33 @@ func (r *Redis) FindCtx(ctx context.Context, token string) ([]byte, bool, error)
 
 // CommitCtx implements scs.CtxStore. Committing a revoked token does
 // nothing.
-func (r *Redis) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
-	idx, _, _ := ParseIndex(b) // records from other codecs are kept, unindexed
-	token = hashed(token)
+func (r *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	idx, _, _ := sessionstore.ParseIndex(b) // records from other codecs are kept, unindexed
+	token = sessionstore.HashToken(token)
 	return redisCommit.Run(ctx, r.client,
 		[]string{r.sessionKey(token), r.expiriesKey(), r.revokedKey(token)},
-		token, b, idx.SID, idx.Subject, expiry.UnixMilli(), r.prefix, AuxPrefix).Err()
+		token, b, idx.SID, idx.Subject, expiry.UnixMilli(), r.prefix, sessionstore.AuxPrefix).Err()
 }
 
 // DeleteCtx implements scs.CtxStore; it revokes token.
-func (r *Redis) DeleteCtx(ctx context.Context, token string) error {
-	token = hashed(token)
+func (r *Store) DeleteCtx(ctx context.Context, token string) error {
+	token = sessionstore.HashToken(token)
 	return redisDelete.Run(ctx, r.client,
 		[]string{r.sessionKey(token), r.expiriesKey(), r.revokedKey(token)},
 		token, r.prefix, r.revokeMillis()).Err()
 }
 
-// DeleteBySID implements Store.
-func (r *Redis) DeleteBySID(ctx context.Context, sid string) (int, error) {
+// DeleteBySID implements sessionstore.Store.
+func (r *Store) DeleteBySID(ctx context.Context, sid string) (int, error) {
 	return r.deleteIndexed(ctx, "sid", sid)
 }
 
-// DeleteBySubject implements Store.
-func (r *Redis) DeleteBySubject(ctx context.Context, sub string) (int, error) {
+// DeleteBySubject implements sessionstore.Store.
+func (r *Store) DeleteBySubject(ctx context.Context, sub string) (int, error) {
 	return r.deleteIndexed(ctx, "sub", sub)
 }
 
-func (r *Redis) deleteIndexed(ctx context.Context, field, value string) (int, error) {
+func (r *Store) deleteIndexed(ctx context.Context, field, value string) (int, error) {
 	if value == "" {
 		return 0, nil // unindexed sessions have no set; "" names none of them
 	}
@@ -355,16 +389,16 @@ func (r *Redis) deleteIndexed(ctx context.Context, field, value string) (int, er
 	return n, err
 }
 
-// Lock implements Store.
-func (r *Redis) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
-	return waitLock(ctx, func() (func(), error) { return r.TryLock(ctx, name, ttl) })
+// Lock implements sessionstore.Store.
+func (r *Store) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+	return sessionstore.WaitLock(ctx, func() (func(), error) { return r.TryLock(ctx, name, ttl) })
 }
 
-// TryLock implements Store with a key set only if absent (SET NX PX),
+// TryLock implements sessionstore.Store with a key set only if absent (SET NX PX),
 // which every process using the server sees; Redis deletes it when ttl
 // passes.
-func (r *Redis) TryLock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
-	key := r.prefix + "lock:" + hashed(name)
+func (r *Store) TryLock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+	key := r.prefix + "lock:" + sessionstore.HashToken(name)
 	owner := rand.Text()
 	ttl = max(ttl, time.Millisecond) // PX needs a positive count of milliseconds
 	ok, err := r.client.SetNX(ctx, key, owner, ttl).Result()
@@ -375,43 +409,31 @@ func (r *Redis) TryLock(ctx context.Context, name string, ttl time.Duration) (fu
 		return nil, err
 	}
 	if !ok {
-		return nil, ErrLocked
+		return nil, sessionstore.ErrLocked
 	}
 	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), sessionstore.DefaultTimeout)
 		defer cancel()
 		redisUnlock.Run(ctx, r.client, []string{key}, owner)
 	}, nil
 }
 
-// Count implements Store from the expiries sorted set, in O(log n): a SCAN
+// Count implements sessionstore.Store from the expiries sorted set, in O(log n): a SCAN
 // of session keys would walk the whole keyspace on every call.
-func (r *Redis) Count(ctx context.Context) (int, error) {
+func (r *Store) Count(ctx context.Context) (int, error) {
 	return redisCount.Run(ctx, r.client, []string{r.expiriesKey()}).Int()
 }
 
-// Ping implements Store.
-func (r *Redis) Ping(ctx context.Context) error {
+// Ping implements sessionstore.Store.
+func (r *Store) Ping(ctx context.Context) error {
 	return r.client.Ping(ctx).Err()
 }
 
-// Close implements Store; it closes the client's connections.
-func (r *Redis) Close() error {
-	r.once.Do(func() { r.err = r.client.Close() })
+// Close implements sessionstore.Store; it closes the client's connections.
+func (r *Store) Close() error {
+	r.once.Do(func() {
+		close(r.done)
+		r.err = r.client.Close()
+	})
 	return r.err
-}
-
-// Find implements scs.Store.
-func (r *Redis) Find(token string) ([]byte, bool, error) {
-	return r.FindCtx(context.Background(), token)
-}
-
-// Commit implements scs.Store.
-func (r *Redis) Commit(token string, b []byte, expiry time.Time) error {
-	return r.CommitCtx(context.Background(), token, b, expiry)
-}
-
-// Delete implements scs.Store.
-func (r *Redis) Delete(token string) error {
-	return r.DeleteCtx(context.Background(), token)
 }

@@ -1,4 +1,7 @@
-package sessionstore
+// Package sqlitestore is a session store that keeps sessions in a SQLite
+// database file (modernc.org/sqlite, without cgo), so they survive restarts
+// and processes on one machine can share them.
+package sqlitestore
 
 import (
 	"context"
@@ -15,9 +18,12 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver, pure Go
+
+	"github.com/gologin/gologin/internal/storekit"
+	"github.com/gologin/gologin/sessionstore"
 )
 
-// SQLite is a Store that keeps sessions in a SQLite database file, so they
+// Store is a sessionstore.Store that keeps sessions in a SQLite database file, so they
 // survive restarts of the process.
 //
 // Deletes record each deleted token in the revoked table in the same
@@ -25,7 +31,8 @@ import (
 // statement only if its token is not revoked; SQLite runs one writer at a
 // time, so a commit and a delete cannot interleave. The purge drops
 // expired tombstones with expired sessions.
-type SQLite struct {
+type Store struct {
+	sessionstore.WithoutContext
 	db *sql.DB
 	// find runs on every request: prepared once, it skips SQLite's
 	// parser, which costs more than the query itself.
@@ -70,14 +77,14 @@ var sqliteMigrations = []string{
 	DELETE FROM locks;`,
 }
 
-// OpenSQLite opens (creating if needed) the SQLite database at path, brings
+// Open opens (creating if needed) the SQLite database at path, brings
 // its schema up to date and purges expired sessions and tombstones every
 // five minutes, returning the freed space to the file system.
 //
 // The database and its -wal and -shm files are readable by their owner
 // alone (mode 0600, set on files from before too), and deleted records are
 // overwritten (secure_delete).
-func OpenSQLite(path string) (*SQLite, error) {
+func Open(path string) (*Store, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("sqlite session store: %w", err)
@@ -106,12 +113,13 @@ func OpenSQLite(path string) (*SQLite, error) {
 	// two, which under load closes and reopens connections all the time.
 	db.SetMaxIdleConns(sqliteConns)
 	db.SetMaxOpenConns(sqliteConns)
-	s := &SQLite{db: db, done: make(chan struct{}), revokeTTL: revokedFor}
+	s := &Store{db: db, done: make(chan struct{}), revokeTTL: sessionstore.RevokedFor}
+	s.WithoutContext = sessionstore.WithoutContext{ContextMethods: s}
 	if err := s.prepare(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite session store %s: %w", path, err)
 	}
-	go purgeEvery(5*time.Minute, s.done, func() {
+	go storekit.PurgeEvery(5*time.Minute, s.done, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		s.purge(ctx, time.Now())
@@ -155,7 +163,7 @@ func privateFiles(path string) error {
 
 // prepare migrates the schema, switches a database from before incremental
 // vacuum to it, and prepares the statement of FindCtx.
-func (s *SQLite) prepare(ctx context.Context) error {
+func (s *Store) prepare(ctx context.Context) error {
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
@@ -178,7 +186,7 @@ func (s *SQLite) prepare(ctx context.Context) error {
 // purge deletes the sessions, tombstones and locks that have expired by
 // now, and gives the pages they used back to the file system: without
 // that, the file would keep the size of its busiest hour.
-func (s *SQLite) purge(ctx context.Context, now time.Time) error {
+func (s *Store) purge(ctx context.Context, now time.Time) error {
 	for _, q := range []string{`DELETE FROM sessions WHERE expiry <= ?`, `DELETE FROM revoked WHERE until <= ?`, `DELETE FROM locks WHERE until <= ?`} {
 		if _, err := s.db.ExecContext(ctx, q, now.UnixMilli()); err != nil {
 			return err
@@ -188,7 +196,7 @@ func (s *SQLite) purge(ctx context.Context, now time.Time) error {
 	return err
 }
 
-func (s *SQLite) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -213,9 +221,9 @@ func (s *SQLite) migrate(ctx context.Context) error {
 }
 
 // FindCtx implements scs.CtxStore.
-func (s *SQLite) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+func (s *Store) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
 	var b []byte
-	err := s.find.QueryRowContext(ctx, hashed(token), time.Now().UnixMilli()).Scan(&b)
+	err := s.find.QueryRowContext(ctx, sessionstore.HashToken(token), time.Now().UnixMilli()).Scan(&b)
 	if err == sql.ErrNoRows {
 		return nil, false, nil
 	}
@@ -225,12 +233,12 @@ func (s *SQLite) FindCtx(ctx context.Context, token string) ([]byte, bool, error
 // CommitCtx implements scs.CtxStore. Committing a revoked token does
 // nothing: the check and the write are one statement, which SQLite runs
 // as a write from its start, so no delete can come between them.
-func (s *SQLite) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
-	idx, _, _ := ParseIndex(b) // records from other codecs are kept, unindexed
+func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	idx, _, _ := sessionstore.ParseIndex(b) // records from other codecs are kept, unindexed
 	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (token, data, expiry, sid, sub)
 		SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM revoked WHERE token = ?1 AND until > ?6)
 		ON CONFLICT(token) DO UPDATE SET data = excluded.data, expiry = excluded.expiry, sid = excluded.sid, sub = excluded.sub`,
-		hashed(token), b, expiry.UnixMilli(), idx.SID, idx.Subject, time.Now().UnixMilli())
+		sessionstore.HashToken(token), b, expiry.UnixMilli(), idx.SID, idx.Subject, time.Now().UnixMilli())
 	return err
 }
 
@@ -240,24 +248,24 @@ const sqliteKeepLater = `
 	ON CONFLICT(token) DO UPDATE SET until = max(revoked.until, excluded.until)`
 
 // DeleteCtx implements scs.CtxStore; it revokes token.
-func (s *SQLite) DeleteCtx(ctx context.Context, token string) error {
+func (s *Store) DeleteCtx(ctx context.Context, token string) error {
 	_, err := s.deleteRevoking(ctx, `INSERT INTO revoked (token, until) VALUES (?1, ?2)`+sqliteKeepLater,
-		`DELETE FROM sessions WHERE token = ?1`, hashed(token))
+		`DELETE FROM sessions WHERE token = ?1`, sessionstore.HashToken(token))
 	return err
 }
 
-// DeleteBySID implements Store.
-func (s *SQLite) DeleteBySID(ctx context.Context, sid string) (int, error) {
+// DeleteBySID implements sessionstore.Store.
+func (s *Store) DeleteBySID(ctx context.Context, sid string) (int, error) {
 	return s.deleteWhere(ctx, `sid = ?1 AND sid <> ''`, sid)
 }
 
-// DeleteBySubject implements Store.
-func (s *SQLite) DeleteBySubject(ctx context.Context, sub string) (int, error) {
+// DeleteBySubject implements sessionstore.Store.
+func (s *Store) DeleteBySubject(ctx context.Context, sub string) (int, error) {
 	return s.deleteWhere(ctx, `sub = ?1 AND sub <> ''`, sub)
 }
 
 // deleteWhere deletes and revokes the sessions cond selects with arg as ?1.
-func (s *SQLite) deleteWhere(ctx context.Context, cond, arg string) (int, error) {
+func (s *Store) deleteWhere(ctx context.Context, cond, arg string) (int, error) {
 	// The WHERE clause also keeps SQLite from reading ON CONFLICT as a
 	// join's ON.
 	return s.deleteRevoking(ctx, `INSERT INTO revoked (token, until) SELECT token, ?2 FROM sessions WHERE `+cond+sqliteKeepLater,
@@ -267,7 +275,7 @@ func (s *SQLite) deleteWhere(ctx context.Context, cond, arg string) (int, error)
 // deleteRevoking runs revoke, which records tombstones (?1 is arg, ?2 their
 // expiry), and then del (?1 is arg) in one transaction, and reports how
 // many sessions del deleted.
-func (s *SQLite) deleteRevoking(ctx context.Context, revoke, del, arg string) (int, error) {
+func (s *Store) deleteRevoking(ctx context.Context, revoke, del, arg string) (int, error) {
 	// The first statement writes, so the transaction holds SQLite's write
 	// lock from its start: no commit can come between the two.
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -289,16 +297,16 @@ func (s *SQLite) deleteRevoking(ctx context.Context, revoke, del, arg string) (i
 	return int(n), tx.Commit()
 }
 
-// Lock implements Store.
-func (s *SQLite) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
-	return waitLock(ctx, func() (func(), error) { return s.TryLock(ctx, name, ttl) })
+// Lock implements sessionstore.Store.
+func (s *Store) Lock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+	return sessionstore.WaitLock(ctx, func() (func(), error) { return s.TryLock(ctx, name, ttl) })
 }
 
-// TryLock implements Store with a row in the locks table, which every
+// TryLock implements sessionstore.Store with a row in the locks table, which every
 // process sharing the database file sees: inserted, or taken over once its
 // until has passed; one row affected means taken.
-func (s *SQLite) TryLock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
-	name, owner, now := hashed(name), rand.Text(), time.Now()
+func (s *Store) TryLock(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+	name, owner, now := sessionstore.HashToken(name), rand.Text(), time.Now()
 	res, err := s.db.ExecContext(ctx, `INSERT INTO locks (name, owner, until) VALUES (?1, ?2, ?3)
 		ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE locks.until <= ?4`,
 		name, owner, now.Add(ttl).UnixMilli(), now.UnixMilli())
@@ -306,51 +314,36 @@ func (s *SQLite) TryLock(ctx context.Context, name string, ttl time.Duration) (f
 		return nil, err
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return nil, ErrLocked
+		return nil, sessionstore.ErrLocked
 	}
 	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), sessionstore.DefaultTimeout)
 		defer cancel()
 		s.db.ExecContext(ctx, `DELETE FROM locks WHERE name = ? AND owner = ?`, name, owner)
 	}, nil
 }
 
-// Count implements Store.
-func (s *SQLite) Count(ctx context.Context) (int, error) {
+// Count implements sessionstore.Store.
+func (s *Store) Count(ctx context.Context) (int, error) {
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sessions WHERE expiry > ? AND substr(token, 1, ?) <> ?`,
-		time.Now().UnixMilli(), len(AuxPrefix), AuxPrefix).Scan(&n)
+		time.Now().UnixMilli(), len(sessionstore.AuxPrefix), sessionstore.AuxPrefix).Scan(&n)
 	return n, err
 }
 
-// Ping implements Store by running a query, which also catches a database
+// Ping implements sessionstore.Store by running a query, which also catches a database
 // file that has become unreadable.
-func (s *SQLite) Ping(ctx context.Context) error {
+func (s *Store) Ping(ctx context.Context) error {
 	var n int
 	return s.db.QueryRowContext(ctx, `SELECT count(*) FROM sessions WHERE token = ''`).Scan(&n)
 }
 
-// Close implements Store.
-func (s *SQLite) Close() error {
+// Close implements sessionstore.Store.
+func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
 		close(s.done)
 		err = s.db.Close()
 	})
 	return err
-}
-
-// Find implements scs.Store.
-func (s *SQLite) Find(token string) ([]byte, bool, error) {
-	return s.FindCtx(context.Background(), token)
-}
-
-// Commit implements scs.Store.
-func (s *SQLite) Commit(token string, b []byte, expiry time.Time) error {
-	return s.CommitCtx(context.Background(), token, b, expiry)
-}
-
-// Delete implements scs.Store.
-func (s *SQLite) Delete(token string) error {
-	return s.DeleteCtx(context.Background(), token)
 }

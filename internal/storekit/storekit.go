@@ -1,0 +1,56 @@
+// Package storekit holds what the session stores of this module share and
+// their users need not see.
+package storekit
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// PurgeEvery calls purge every d until done is closed.
+func PurgeEvery(d time.Duration, done <-chan struct{}, purge func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			purge()
+		}
+	}
+}
+
+// Unreachable reports whether err is a failure to reach a server, which
+// time may mend, rather than a refusal or a broken configuration.
+func Unreachable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// ConnectInBackground calls connect, which prepares a store's server (a
+// migration, say), until it succeeds or done is closed, waiting a second
+// and then up to 30 seconds between tries, and logs each failure as a
+// warning naming the store.
+func ConnectInBackground(done <-chan struct{}, log *slog.Logger, store string, connect func(context.Context) error) {
+	go func() {
+		for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
+			select {
+			case <-done:
+				return
+			case <-time.After(delay):
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := connect(ctx)
+			cancel()
+			if err == nil {
+				log.Info("session store connected", "store", store)
+				return
+			}
+			log.Warn("session store still unreachable; will retry", "store", store, "error", err)
+		}
+	}()
+}
