@@ -6,12 +6,17 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/gologin/gologin/devidp/devidptest"
+	"github.com/gologin/gologin/internal/testclient"
 )
 
 // TestKeyFetchIsBoundedByTimeout: a JWKS endpoint that never answers fails
@@ -100,4 +105,46 @@ func signedToken(t *testing.T, key *rsa.PrivateKey, kid string) string {
 		t.Fatal(err)
 	}
 	return token
+}
+
+// TestKeyRotation: after the provider rotates its signing key, the next
+// sign-in's token, under the new key's ID, is verified with the refetched
+// JWKS.
+func TestKeyRotation(t *testing.T) {
+	rp := newRP(t, nil)
+	for i, email := range []string{"before@example.com", "after@example.com"} {
+		if i == 1 {
+			rp.idp.RotateKey(t)
+		}
+		b := testclient.New(t)
+		rp.signIn(t, b, email, nil)
+		if u, ok := rp.user(t, b); !ok || u.Email != email {
+			t.Fatalf("sign-in as %s (key rotated: %v) failed: %+v", email, i == 1, rp.failures(t))
+		}
+	}
+	if got := rp.idp.Hits("/jwks"); got != 2 {
+		t.Errorf("%d JWKS requests, want 2: one per key", got)
+	}
+}
+
+// TestUnknownKeyIDsCannotFloodTheProvider: ID tokens naming key IDs the
+// JWKS lacks are refused, and refetch the JWKS a burst of 3 times, then
+// once every 10 s at most.
+func TestUnknownKeyIDsCannotFloodTheProvider(t *testing.T) {
+	rp := newRP(t, nil)
+	var n atomic.Int32
+	rp.idp.Set(devidptest.Faults{Mint: func(c map[string]any) (string, error) {
+		return devidptest.Sign(rp.idp.Key(), fmt.Sprintf("made-up-%d", n.Add(1)), "JWT", c)
+	}})
+	for i := range 20 {
+		rp.reset()
+		b := testclient.New(t)
+		p := rp.signIn(t, b, "flood@example.com", nil)
+		if e := rp.onlyError(t); p.Status != http.StatusBadRequest || e.Reason != "invalid_id_token" {
+			t.Fatalf("login %d with an unknown kid: got %d, %s; want 400, invalid_id_token", i, p.Status, e.Reason)
+		}
+	}
+	if got := rp.idp.Hits("/jwks"); got > 5 {
+		t.Errorf("20 tokens with unknown kids made %d JWKS requests, want at most 5", got)
+	}
 }

@@ -1,5 +1,7 @@
 // Package devidptest serves the development OpenID provider in tests, on a
-// loopback httptest server, the way go-oidc's oidctest does for its own.
+// loopback httptest server, the way go-oidc's oidctest does for its own:
+// NewServer serves it as it is, NewFaulty serves one that misbehaves on
+// demand, for tests of relying parties.
 package devidptest
 
 import (

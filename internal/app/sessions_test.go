@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gologin/gologin/devidp"
+	"github.com/gologin/gologin/devidp/devidptest"
 	"github.com/gologin/gologin/internal/testclient"
 )
 
@@ -39,11 +40,11 @@ func logoutToken(t *testing.T, f *faultyProvider, edit func(map[string]any)) str
 	t.Helper()
 	now := time.Now()
 	c := map[string]any{
-		"iss": f.cfg.Issuer, "aud": "app", "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "jti": rand.Text(),
+		"iss": f.Issuer(), "aud": "app", "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "jti": rand.Text(),
 		"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}},
 	}
 	edit(c)
-	tok, err := f.idp.Sign(c)
+	tok, err := f.Provider().Sign(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestBackchannelLogout(t *testing.T) {
 			for _, typ := range []string{"at+jwt", "id_token+jwt", "secevent+jwt"} {
 				c := map[string]any{}
 				json.Unmarshal([]byte(jwtPayload(t, logoutToken(t, f, valid))), &c)
-				tok, err := signTyped(f.key, "", typ, c)
+				tok, err := devidptest.Sign(f.Key(), "", typ, c)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -129,7 +130,7 @@ func TestBackchannelLogout(t *testing.T) {
 			// session ends.
 			c := map[string]any{}
 			json.Unmarshal([]byte(jwtPayload(t, logoutToken(t, f, valid))), &c)
-			tok, err := signTyped(f.key, "", "logout+jwt", c)
+			tok, err := devidptest.Sign(f.Key(), "", "logout+jwt", c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -245,11 +246,7 @@ func refreshingProvider(t *testing.T, env map[string]string) (string, *faultyPro
 // shortAccessTokens makes the provider's access tokens last 20 s.
 func shortAccessTokens(t *testing.T) func(*faultyProvider) {
 	return func(f *faultyProvider) {
-		f.cfg.AccessTokenLifetime = 20 * time.Second
-		var err error
-		if f.idp, err = devidp.New(f.cfg); err != nil {
-			t.Fatal(err)
-		}
+		f.Reconfigure(t, func(cfg *devidp.Config) { cfg.AccessTokenLifetime = 20 * time.Second })
 	}
 }
 
@@ -265,7 +262,7 @@ func TestAccessTokenRefresh(t *testing.T) {
 		}
 	}
 	// 1 code exchange + 3 refreshes, each with the previous, rotated token.
-	if got := f.count("/token"); got != 4 {
+	if got := f.Hits("/token"); got != 4 {
 		t.Errorf("token endpoint called %d times, want 4", got)
 	}
 }
@@ -302,11 +299,11 @@ func TestRefusedRefreshEndsTheSession(t *testing.T) {
 	base, f := refreshingProvider(t, map[string]string{"SESSION_STORE": "memory"})
 	b := testclient.New(t)
 	signIn(t, b, base, "ada@example.com", nil)
-	f.set(nil, nil, token(func(w http.ResponseWriter, r *http.Request) {
+	f.Set(devidptest.Faults{Token: func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
 		fmt.Fprint(w, `{"error":"invalid_grant"}`)
-	}))
+	}})
 	p := b.NoRedirects().Get(base + "/userinfo")
 	if p.Status != http.StatusFound || !strings.HasPrefix(p.Header.Get("Location"), "/login") {
 		t.Fatalf("API call with a refused refresh: got %d to %q, want a redirect to sign in", p.Status, p.Header.Get("Location"))
@@ -332,11 +329,11 @@ func TestRefreshFailureKinds(t *testing.T) {
 		base, f := refreshingProvider(t, map[string]string{"SESSION_STORE": "memory"})
 		b := testclient.New(t)
 		signIn(t, b, base, "ada@example.com", nil)
-		f.set(nil, nil, token(func(w http.ResponseWriter, r *http.Request) {
+		f.Set(devidptest.Faults{Token: func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(tc.status)
 			fmt.Fprint(w, tc.body)
-		}))
+		}})
 		b.Get(base + "/userinfo")
 		if got := signedIn(b, base); got != tc.wantSignedIn {
 			t.Errorf("refresh answered %d %s: signed in = %v, want %v", tc.status, tc.body, got, tc.wantSignedIn)
