@@ -474,6 +474,58 @@ func TestBinaryStartupErrors(t *testing.T) {
 	}
 }
 
+// TestBinaryUsage: -h and its spellings print the usage on stdout and exit
+// 0, with any configuration; a mistaken command line prints the mistake and
+// the usage on stderr and exits 2, as Go's own commands do.
+func TestBinaryUsage(t *testing.T) {
+	bin := webappBinary(t)
+	tests := []struct {
+		args     []string
+		wantExit int
+		wantErr  string // first line of stderr; empty: no stderr
+	}{
+		{[]string{"-h"}, 0, ""},
+		{[]string{"-help"}, 0, ""},
+		{[]string{"--help"}, 0, ""},
+		{[]string{"-bogus"}, 2, "webapp: flag provided but not defined: -bogus"},
+		{[]string{"-check-config", "serve"}, 2, `webapp: unexpected arguments ["serve"]: configure with environment variables or .env`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			writeDotenv(t, dir, "PORT=not-a-port\n")
+			cmd := exec.Command(bin, tt.args...)
+			cmd.Dir = dir
+			cmd.Env = baseEnv(dir, map[string]string{"LOG_FORMAT": "xml"})
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			out := fmt.Sprintf("--- stdout ---\n%s--- stderr ---\n%s", stdout.String(), stderr.String())
+			var exit *exec.ExitError
+			if err != nil && !errors.As(err, &exit) {
+				t.Fatal(err)
+			}
+			if code := cmd.ProcessState.ExitCode(); code != tt.wantExit {
+				t.Fatalf("exit status %d, want %d:\n%s", code, tt.wantExit, out)
+			}
+			usage := stdout.String()
+			if tt.wantErr != "" {
+				first, rest, _ := strings.Cut(stderr.String(), "\n")
+				if first != tt.wantErr {
+					t.Errorf("stderr starts %q, want %q", first, tt.wantErr)
+				}
+				if stdout.Len() != 0 {
+					t.Errorf("a mistaken command line printed to stdout:\n%s", out)
+				}
+				usage = strings.TrimPrefix(rest, "\n")
+			} else if stderr.Len() != 0 {
+				t.Errorf("-h printed to stderr:\n%s", out)
+			}
+			checkUsage(t, usage)
+		})
+	}
+}
+
 // TestBinarySessionsSurviveRestart signs in through the embedded development
 // provider, stops the app with SIGTERM and starts it again with the same
 // SQLite store: the browser is still signed in.

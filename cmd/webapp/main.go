@@ -1,6 +1,7 @@
 // Command webapp is a web app that signs users in with Auth0 or any OpenID
 // Connect provider, or, with nothing configured, with an embedded
-// development provider. See the README for its configuration.
+// development provider. `webapp -h` lists its flags and the environment
+// variables that configure it; the README has the details.
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,26 +39,54 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
+	err := run(ctx, os.Args, os.Getenv, os.Stdout)
+	var usage *usageError
+	switch {
+	case errors.As(err, &usage):
+		// As Go's own commands do: the mistake, how to call the command,
+		// and status 2, which scripts tell from a failed run.
+		fmt.Fprintf(os.Stderr, "webapp: %v\n\n%s", err, usage.usage)
+		os.Exit(2)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "webapp:", err)
 		os.Exit(1)
 	}
 }
 
+// usageError is a mistake on the command line; usage is the help to show
+// with it.
+type usageError struct {
+	err   error
+	usage string
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+
 // run starts the app and serves until ctx is done. With -check-config it
 // only validates the configuration, fetching the provider's discovery
-// document when one is configured, and reports the result.
+// document when one is configured, and reports the result. With -h it
+// prints the usage to stdout and returns nil; a mistaken command line is a
+// *usageError.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	flags := flag.NewFlagSet(args[0], flag.ContinueOnError)
-	flags.SetOutput(stdout)
+	// The usage goes to stdout for -h and, through main, to stderr for a
+	// mistake: the flag package's own printing would send both to one place.
+	flags.SetOutput(io.Discard)
 	checkOnly := flags.Bool("check-config", false, "validate the configuration and the provider's discovery document, then exit")
-	if err := flags.Parse(args[1:]); err != nil {
-		return err
+	err := flags.Parse(args[1:])
+	if err == nil && flags.NArg() > 0 {
+		err = fmt.Errorf("unexpected arguments %q: configure with environment variables or .env", flags.Args())
 	}
-	if flags.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q: configure with environment variables or .env", flags.Args())
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		printUsage(stdout, flags)
+		return nil
+	case err != nil:
+		var usage strings.Builder
+		printUsage(&usage, flags)
+		return &usageError{err, usage.String()}
 	}
-	getenv, err := withDotenv(".env", getenv)
+	getenv, err = withDotenv(".env", getenv)
 	if err != nil {
 		return err
 	}
@@ -66,37 +96,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log := newLogger(cfg, stdout)
 
-	a, err := app.New(cfg, log)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
 	if *checkOnly {
+		a, err := app.New(cfg, log)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
 		return check(ctx, cfg, a, stdout)
 	}
 
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	ln, mln, err := listen(cfg, strings.TrimSpace(getenv("LISTEN_ADDR")) != "", log)
 	if err != nil {
-		return fmt.Errorf("LISTEN_ADDR %s: %w", cfg.ListenAddr, err)
+		return err
 	}
+	a, err := app.New(cfg, log)
+	if err != nil {
+		ln.Close()
+		if mln != nil {
+			mln.Close()
+		}
+		return err
+	}
+	defer a.Close()
 	servers := []*http.Server{newServer(a, log)}
 	listeners := []net.Listener{ln}
-	if cfg.MetricsAddr != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsAddr)
-		switch {
-		case err == nil:
-			servers = append(servers, newServer(a.MetricsHandler(), log))
-			listeners = append(listeners, mln)
-			log.Info("serving metrics", "listen", mln.Addr().String())
-		case cfg.MetricsDefault:
-			// Most likely another instance on this machine has the default
-			// port: serving the app matters more than its metrics.
-			log.Warn("metrics are not served: cannot listen on the default metrics address; set METRICS_ADDR=host:port to serve them elsewhere, or METRICS_ADDR=off",
-				"listen", cfg.MetricsAddr, "error", err)
-		default:
-			ln.Close()
-			return fmt.Errorf("METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
-		}
+	if mln != nil {
+		servers = append(servers, newServer(a.MetricsHandler(), log))
+		listeners = append(listeners, mln)
+		log.Info("serving metrics", "listen", mln.Addr().String())
 	}
 	log.Info("serving", "url", cfg.BaseURL, "listen", ln.Addr().String(), "config", a.Describe())
 	errc := make(chan error, len(servers))
@@ -117,6 +144,122 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		errs = append(errs, srv.Shutdown(sctx))
 	}
 	return errors.Join(errs...)
+}
+
+// listen binds the app's address and the metrics one (mln is nil when
+// metrics are not served). It runs before the app is built, so that a port
+// in use stops the app before it contacts the provider or makes a key.
+// listenAddrSet says whether LISTEN_ADDR, rather than PORT, chose the
+// address.
+func listen(cfg config.Config, listenAddrSet bool, log *slog.Logger) (ln, mln net.Listener, err error) {
+	ln, err = net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		fix := "set PORT or LISTEN_ADDR to a free port"
+		if listenAddrSet {
+			fix = "set LISTEN_ADDR to a free host:port (it overrides PORT)"
+		}
+		return nil, nil, listenError(cfg.ListenAddr, "LISTEN_ADDR", fix, err)
+	}
+	if cfg.MetricsAddr == "" {
+		return ln, nil, nil
+	}
+	mln, err = net.Listen("tcp", cfg.MetricsAddr)
+	switch {
+	case err == nil:
+		return ln, mln, nil
+	case cfg.MetricsDefault:
+		// Most likely another instance on this machine has the default
+		// port: serving the app matters more than its metrics.
+		log.Warn("metrics are not served: cannot listen on the default metrics address; set METRICS_ADDR=host:port to serve them elsewhere, or METRICS_ADDR=off",
+			"listen", cfg.MetricsAddr, "error", err)
+		return ln, nil, nil
+	default:
+		ln.Close()
+		return nil, nil, listenError(cfg.MetricsAddr, "METRICS_ADDR", "set METRICS_ADDR to a free host:port, or to off", err)
+	}
+}
+
+// listenError names the variable that chose addr and the fix. It keeps
+// only the cause of err ("address already in use"): the rest repeats addr.
+func listenError(addr, variable, fix string, err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		err = op.Err
+	}
+	var sys *os.SyscallError
+	if errors.As(err, &sys) {
+		err = sys.Err
+	}
+	return fmt.Errorf("cannot listen on %s (%s): %w; %s", addr, variable, err, fix)
+}
+
+// variable is what the usage says of an environment variable, or of a few
+// that go together.
+type variable struct{ names, def, meaning string }
+
+// environment lists the variables the app reads, in the order of README's
+// configuration table (a test holds the two together).
+var environment = []variable{
+	{"PORT", "3000", "port to listen on"},
+	{"LISTEN_ADDR", "127.0.0.1:PORT", "address to listen on; :PORT accepts other hosts (not with the development provider)"},
+	{"APP_BASE_URL", "http://localhost:PORT", "the app's public URL; the provider returns to APP_BASE_URL/callback"},
+	{"AUTH0_DOMAIN", "", "Auth0 tenant domain, such as dev-abc123.us.auth0.com"},
+	{"AUTH0_CLIENT_ID", "", "Auth0 application's client ID"},
+	{"AUTH0_CLIENT_SECRET", "", "Auth0 application's client secret"},
+	{"OIDC_ISSUER", "", "issuer URL of any OpenID Connect provider"},
+	{"OIDC_CLIENT_ID", "", "client ID registered with that provider"},
+	{"OIDC_CLIENT_SECRET", "", "client secret registered with that provider"},
+	{"OIDC_SCOPES", "openid profile email", "scopes to request, space-separated; must contain openid"},
+	{"AUTH0_AUDIENCE", "", "Auth0 API identifier: the access token is for that API"},
+	{"SESSION_STORE", "sqlite:sessions.db", "sqlite:PATH, memory, redis://host:port/db, rediss://... or postgres://..."},
+	{"SESSION_IDLE_TIMEOUT", "24h", "sign out after this long without a request"},
+	{"SESSION_MAX_AGE", "168h", "sign out this long after signing in"},
+	{"PROVIDER_TIMEOUT", "10s", "bound on each call to the provider"},
+	{"CLOCK_SKEW", "1m", "leeway on ID token exp and iat"},
+	{"LOG_FORMAT", "text", "text or json"},
+	{"LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"METRICS_ADDR", config.DefaultMetricsAddr, "address of the listener serving /metrics; off serves none"},
+	{"TRUSTED_PROXIES", "", "comma-separated CIDRs or IPs of proxies whose X-Forwarded-For is believed"},
+}
+
+// processEnvironment lists the variables that Go and the libraries read
+// from the process's environment, which .env does not change.
+var processEnvironment = []variable{
+	{"GOGC, GOMEMLIMIT", "", "Go's garbage collector; unset, webapp keeps the heap goal at 32 MiB or more"},
+	{"SSL_CERT_FILE, SSL_CERT_DIR", "", "CA certificates to trust instead of the system's, for a private CA"},
+	{"HTTPS_PROXY, NO_PROXY", "", "proxy for the calls to the provider"},
+	{"PGHOST, PGPASSWORD, PGSSLMODE...", "", "libpq's defaults for what a postgres:// SESSION_STORE leaves out"},
+}
+
+// printUsage writes the help of -h to w.
+func printUsage(w io.Writer, flags *flag.FlagSet) {
+	fmt.Fprint(w, `Usage: webapp [-check-config]
+
+webapp serves a web app that signs users in with Auth0 or any OpenID Connect
+provider or, with neither configured, with an embedded development provider
+for local use, by default on http://localhost:3000. It is configured by the
+environment variables below, also read from a .env file in the working
+directory (the environment wins).
+
+Flags:
+`)
+	flags.SetOutput(w)
+	flags.PrintDefaults()
+	fmt.Fprintln(w, "\nEnvironment variables:")
+	printVariables(w, environment)
+	fmt.Fprintln(w, "\nRead from the environment only, not from .env:")
+	printVariables(w, processEnvironment)
+}
+
+// printVariables lists vars as flag.PrintDefaults lists flags.
+func printVariables(w io.Writer, vars []variable) {
+	for _, v := range vars {
+		fmt.Fprintf(w, "  %s", v.names)
+		if v.def != "" {
+			fmt.Fprintf(w, " (default %s)", v.def)
+		}
+		fmt.Fprintf(w, "\n    \t%s\n", v.meaning)
+	}
 }
 
 // newServer is an http.Server with timeouts that bound slow clients.

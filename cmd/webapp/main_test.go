@@ -4,14 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +27,10 @@ import (
 
 func TestCheckConfig(t *testing.T) {
 	_, idp := devidptest.NewServer(t)
+	// -check-config binds nothing, so ports in use do not fail it.
+	busy, busyMetrics := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	occupy(t, busy)
+	occupy(t, busyMetrics)
 
 	tests := []struct {
 		name    string
@@ -35,6 +45,7 @@ func TestCheckConfig(t *testing.T) {
 			"provider http://127.0.0.1:1", ""},
 		{"invalid configuration", map[string]string{"PORT": "x", "LOG_FORMAT": "xml"}, "LOG_FORMAT", ""},
 		{"development provider on all interfaces", map[string]string{"LISTEN_ADDR": ":3000"}, "LISTEN_ADDR", ""},
+		{"ports in use", map[string]string{"LISTEN_ADDR": busy, "METRICS_ADDR": busyMetrics}, "", "configuration valid"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -220,4 +231,188 @@ func TestMetricsListener(t *testing.T) {
 			t.Errorf("METRICS_ADDR=off, yet the app tried to serve metrics:\n%s", log)
 		}
 	})
+}
+
+// TestUsage: -h, -help and --help print the usage and succeed, even with a
+// broken configuration; a mistaken command line is a usage error, which
+// main prints with the usage, exiting 2. The usage lists every variable of
+// README's configuration table with its default, and every variable the
+// configuration is read from.
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string // empty: success
+	}{
+		{[]string{"-h"}, ""},
+		{[]string{"-help"}, ""},
+		{[]string{"--help"}, ""},
+		{[]string{"-check-config", "-h"}, ""},
+		{[]string{"-bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"-check-config=maybe"}, "-check-config"},
+		{[]string{"serve"}, `unexpected arguments ["serve"]`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			env := map[string]string{"PORT": "not-a-port", "LOG_FORMAT": "xml"}
+			var out bytes.Buffer
+			err := run(context.Background(), append([]string{"webapp"}, tt.args...), func(k string) string { return env[k] }, &out)
+			usage := out.String()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("got %v, want success", err)
+				}
+			} else {
+				var uerr *usageError
+				if !errors.As(err, &uerr) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got %v, want a usage error naming %q", err, tt.wantErr)
+				}
+				if usage != "" {
+					t.Errorf("a usage error printed to stdout:\n%s", usage)
+				}
+				usage = uerr.usage
+			}
+			checkUsage(t, usage)
+		})
+	}
+}
+
+// checkUsage fails unless usage shows the flag and every variable.
+func checkUsage(t *testing.T, usage string) {
+	t.Helper()
+	if !strings.HasPrefix(usage, "Usage: webapp") || !strings.Contains(usage, "\n  -check-config\n") {
+		t.Fatalf("usage lacks its first line or -check-config:\n%s", usage)
+	}
+	// Variables are listed as flags are: "  NAME[, NAME] [(default D)]",
+	// then the meaning on a line of its own.
+	listed := make(map[string]string) // name: its line
+	lines := strings.Split(usage, "\n")
+	for i, line := range lines {
+		names, ok := strings.CutPrefix(line, "  ")
+		if !ok || names == "" || names[0] == ' ' || names[0] == '-' {
+			continue
+		}
+		if i+1 == len(lines) || !strings.HasPrefix(lines[i+1], "    \t") || len(lines[i+1]) == len("    \t") {
+			t.Errorf("no meaning under %q", line)
+		}
+		names, _, _ = strings.Cut(names, " (")
+		for n := range strings.SplitSeq(names, ", ") {
+			listed[n] = line
+		}
+	}
+	for _, v := range readmeVariables(t) {
+		line, ok := listed[v.name]
+		if !ok {
+			t.Errorf("usage does not list %s, which README's configuration table has", v.name)
+		} else if v.def != "" && !strings.Contains(line, "(default "+v.def+")") {
+			t.Errorf("usage gives %q, want README's default %s", line, v.def)
+		}
+	}
+	for _, name := range configVariables() {
+		if _, ok := listed[name]; !ok {
+			t.Errorf("usage does not list %s, which the configuration is read from", name)
+		}
+	}
+}
+
+type readmeVariable struct{ name, def string }
+
+// readmeVariables are the rows of README's configuration table: the
+// variables and their defaults, when the default is a value.
+func readmeVariables(t *testing.T) []readmeVariable {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "\n## Configuration\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	name := regexp.MustCompile("`([A-Z][A-Z0-9_]*)`")
+	value := regexp.MustCompile("^`([^`]+)`$")
+	var vars []readmeVariable
+	for line := range strings.SplitSeq(section, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		var def string
+		if m := value.FindStringSubmatch(strings.TrimSpace(cells[2])); m != nil {
+			def = m[1]
+		}
+		for _, m := range name.FindAllStringSubmatch(cells[1], -1) {
+			vars = append(vars, readmeVariable{m[1], def})
+		}
+	}
+	if len(vars) < 20 {
+		t.Fatalf("found %d variables in README's configuration table: has its format changed?", len(vars))
+	}
+	return vars
+}
+
+// configVariables are the variables config.Load asks for, with each kind
+// of provider.
+func configVariables() []string {
+	asked := make(map[string]bool)
+	for _, env := range []map[string]string{
+		nil,
+		{"AUTH0_DOMAIN": "tenant.example.com", "AUTH0_CLIENT_ID": "a", "AUTH0_CLIENT_SECRET": "b"},
+		{"OIDC_ISSUER": "https://idp.example.com", "OIDC_CLIENT_ID": "c", "OIDC_CLIENT_SECRET": "d"},
+	} {
+		config.Load(func(k string) string { asked[k] = true; return env[k] })
+	}
+	return slices.Sorted(maps.Keys(asked))
+}
+
+// TestBusyPort: when a port the app needs is taken, run fails before it
+// builds the app (no request to the provider, no session store created)
+// and says which variables choose the port.
+func TestBusyPort(t *testing.T) {
+	var requests atomic.Int64
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(idp.Close)
+
+	busy := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	occupy(t, busy)
+	_, busyPort, _ := net.SplitHostPort(busy)
+	free := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string // in the error
+	}{
+		{"PORT", map[string]string{"PORT": busyPort},
+			[]string{"cannot listen on " + busy + " (LISTEN_ADDR)", "set PORT or LISTEN_ADDR to a free port"}},
+		{"LISTEN_ADDR", map[string]string{"PORT": "3000", "LISTEN_ADDR": busy},
+			[]string{"cannot listen on " + busy + " (LISTEN_ADDR)", "set LISTEN_ADDR", "overrides PORT"}},
+		{"METRICS_ADDR", map[string]string{"LISTEN_ADDR": free, "METRICS_ADDR": busy},
+			[]string{"cannot listen on " + busy + " (METRICS_ADDR)", "set METRICS_ADDR", "off"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "s.db")
+			env := map[string]string{
+				"OIDC_ISSUER": idp.URL, "OIDC_CLIENT_ID": "c", "OIDC_CLIENT_SECRET": "s",
+				"SESSION_STORE": "sqlite:" + db, "METRICS_ADDR": "off",
+			}
+			maps.Copy(env, tt.env)
+			var out lockedBuffer
+			err := run(context.Background(), []string{"webapp"}, func(k string) string { return env[k] }, &out)
+			if err == nil {
+				t.Fatalf("run succeeded with %s in use:\n%s", busy, out.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if n := requests.Load(); n != 0 {
+				t.Errorf("the provider got %d requests from an app that could not listen", n)
+			}
+			if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the session store was opened by an app that could not listen (%v)", err)
+			}
+		})
+	}
 }
