@@ -58,6 +58,7 @@ import (
 
 	"github.com/gologin/gologin/devidp"
 	"github.com/gologin/gologin/internal/config"
+	"github.com/gologin/gologin/internal/httpserver"
 )
 
 func main() {
@@ -104,15 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	printStart(stdout, issuer, ln.Addr().String(), cfg)
 
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          log.New(stderr, "devidp: ", log.LstdFlags),
-	}
+	srv := httpserver.New(h, log.New(stderr, "devidp: ", log.LstdFlags))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -25,6 +25,7 @@ import (
 	"github.com/gologin/gologin/internal/app"
 	"github.com/gologin/gologin/internal/config"
 	"github.com/gologin/gologin/internal/gcfloor"
+	"github.com/gologin/gologin/internal/httpserver"
 )
 
 // gcHeapFloor is the smallest heap goal the garbage collector gets: with a
@@ -262,17 +263,9 @@ func printVariables(w io.Writer, vars []variable) {
 	}
 }
 
-// newServer is an http.Server with timeouts that bound slow clients.
+// newServer is the app's http.Server, logging its errors as warnings.
 func newServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	return httpserver.New(h, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 }
 
 // newLogger logs text or JSON, per LOG_FORMAT, at LOG_LEVEL.

@@ -31,11 +31,22 @@ func Unreachable(err error) bool {
 	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// ConnectInBackground calls connect, which prepares a store's server (a
-// migration, say), until it succeeds or done is closed, waiting a second
-// and then up to 30 seconds between tries, and logs each failure as a
-// warning naming the store.
-func ConnectInBackground(done <-chan struct{}, log *slog.Logger, store string, connect func(context.Context) error) {
+// Connect calls connect, which reaches a store's server and prepares it
+// (a ping, a migration), once within ctx. If that fails because the server
+// cannot be reached, Connect logs a warning to log (slog.Default() if nil),
+// goes on calling connect in the background until it succeeds or done is
+// closed, waiting a second and then up to 30 seconds between tries, and
+// returns nil: the store's calls fail meanwhile. Any other failure it
+// returns.
+func Connect(ctx context.Context, done <-chan struct{}, log *slog.Logger, store string, connect func(context.Context) error) error {
+	err := connect(ctx)
+	if err == nil || !Unreachable(err) {
+		return err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Warn("session store unreachable: its calls fail until it answers", "store", store, "error", err)
 	go func() {
 		for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
 			select {
@@ -53,4 +64,5 @@ func ConnectInBackground(done <-chan struct{}, log *slog.Logger, store string, c
 			log.Warn("session store still unreachable; will retry", "store", store, "error", err)
 		}
 	}()
+	return nil
 }

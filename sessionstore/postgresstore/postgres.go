@@ -116,16 +116,9 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (*Store, error) 
 		}
 		return nil
 	}
-	if err := migrate(ctx); err != nil {
-		if !storekit.Unreachable(err) {
-			pool.Close()
-			return nil, err
-		}
-		if log == nil {
-			log = slog.Default()
-		}
-		log.Warn("session store unreachable: its calls fail until it answers", "store", "postgres", "error", err)
-		storekit.ConnectInBackground(p.done, log, "postgres", migrate)
+	if err := storekit.Connect(ctx, p.done, log, "postgres", migrate); err != nil {
+		pool.Close()
+		return nil, err
 	}
 	go storekit.PurgeEvery(5*time.Minute, p.done, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

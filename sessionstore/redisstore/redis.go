@@ -121,22 +121,18 @@ func openRedis(ctx context.Context, rawURL, prefix string, log *slog.Logger) (*S
 	// Checked at once, the server's answer shows a wrong address or
 	// password at startup rather than on the first request.
 	connect := func(ctx context.Context) error {
-		if err := r.Ping(ctx); err != nil {
-			return err
+		err := r.Ping(ctx)
+		if err == nil {
+			err = r.dropClearTokens(ctx)
 		}
-		return r.dropClearTokens(ctx)
+		if err != nil {
+			return fmt.Errorf("redis session store %s db %d: %w", opt.Addr, opt.DB, err)
+		}
+		return nil
 	}
-	if err := connect(ctx); err != nil {
-		err = fmt.Errorf("redis session store %s db %d: %w", opt.Addr, opt.DB, err)
-		if !storekit.Unreachable(err) {
-			r.Close()
-			return nil, err
-		}
-		if log == nil {
-			log = slog.Default()
-		}
-		log.Warn("session store unreachable: its calls fail until it answers", "store", "redis", "error", err)
-		storekit.ConnectInBackground(r.done, log, "redis", connect)
+	if err := storekit.Connect(ctx, r.done, log, "redis", connect); err != nil {
+		r.Close()
+		return nil, err
 	}
 	return r, nil
 }

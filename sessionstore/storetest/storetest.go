@@ -110,45 +110,29 @@ func Run(t *testing.T, open func(t *testing.T) sessionstore.Store, opts Options)
 				t.Fatalf("DeleteCtx(unknown) = %v, want nil", err)
 			}
 		}},
-		{"DeleteBySID deletes exactly that sid's sessions", func(t *testing.T, s sessionstore.Store) {
-			recs := map[string][]byte{
-				"a1":    Record(t, "sid-a", "user-1", later),
-				"a2":    Record(t, "sid-a", "user-2", later),
-				"b1":    Record(t, "sid-b", "user-1", later),
-				"nosid": Record(t, "", "user-1", later),
+		{"DeleteBySID and DeleteBySubject delete exactly the sessions of their sid or sub", func(t *testing.T, s sessionstore.Store) {
+			for _, by := range indexes {
+				p := by.name + "-" // tokens, sids and subs of this pass alone
+				recs := map[string][]byte{
+					p + "x1":   by.rec(t, p+"x", p+"1", later),
+					p + "x2":   by.rec(t, p+"x", p+"2", later),
+					p + "y1":   by.rec(t, p+"y", p+"1", later),
+					p + "none": by.rec(t, "", p+"1", later),
+				}
+				for tok, b := range recs {
+					Commit(t, s, tok, b)
+				}
+				n, err := by.del(ctx, s, p+"x")
+				WantDeleted(t, by.name, n, err, 2)
+				MustNotFind(t, s, p+"x1")
+				MustNotFind(t, s, p+"x2")
+				MustFind(t, s, p+"y1", recs[p+"y1"])
+				MustFind(t, s, p+"none", recs[p+"none"])
+				n, err = by.del(ctx, s, p+"x")
+				WantDeleted(t, by.name+" again", n, err, 0)
+				n, err = by.del(ctx, s, p+"unknown")
+				WantDeleted(t, by.name+" of an unknown key", n, err, 0)
 			}
-			for tok, b := range recs {
-				Commit(t, s, tok, b)
-			}
-			n, err := s.DeleteBySID(ctx, "sid-a")
-			WantDeleted(t, "DeleteBySID(sid-a)", n, err, 2)
-			MustNotFind(t, s, "a1")
-			MustNotFind(t, s, "a2")
-			MustFind(t, s, "b1", recs["b1"])
-			MustFind(t, s, "nosid", recs["nosid"])
-			n, err = s.DeleteBySID(ctx, "sid-a")
-			WantDeleted(t, "DeleteBySID(sid-a) again", n, err, 0)
-			n, err = s.DeleteBySID(ctx, "sid-unknown")
-			WantDeleted(t, "DeleteBySID(unknown)", n, err, 0)
-		}},
-		{"DeleteBySubject deletes exactly that user's sessions", func(t *testing.T, s sessionstore.Store) {
-			recs := map[string][]byte{
-				"u1a":   Record(t, "sid-a", "user-1", later),
-				"u1b":   Record(t, "sid-b", "user-1", later),
-				"u2":    Record(t, "sid-a", "user-2", later),
-				"nosub": Record(t, "sid-a", "", later),
-			}
-			for tok, b := range recs {
-				Commit(t, s, tok, b)
-			}
-			n, err := s.DeleteBySubject(ctx, "user-1")
-			WantDeleted(t, "DeleteBySubject(user-1)", n, err, 2)
-			MustNotFind(t, s, "u1a")
-			MustNotFind(t, s, "u1b")
-			MustFind(t, s, "u2", recs["u2"])
-			MustFind(t, s, "nosub", recs["nosub"])
-			n, err = s.DeleteBySubject(ctx, "user-1")
-			WantDeleted(t, "DeleteBySubject(user-1) again", n, err, 0)
 		}},
 		{"empty sid and sub delete nothing", func(t *testing.T, s sessionstore.Store) {
 			recs := map[string][]byte{
@@ -428,64 +412,34 @@ func Run(t *testing.T, open func(t *testing.T) sessionstore.Store, opts Options)
 			}
 			MustNotFind(t, s, "never-existed")
 		}},
-		{"a commit after DeleteBySID does not bring its sessions back", func(t *testing.T, s sessionstore.Store) {
-			recs := map[string][]byte{
-				"a1": Record(t, "sid-a", "user-1", later),
-				"a2": Record(t, "sid-a", "user-2", later),
-				"b1": Record(t, "sid-b", "user-1", later),
-			}
-			for tok, b := range recs {
-				Commit(t, s, tok, b)
-			}
-			n, err := s.DeleteBySID(ctx, "sid-a")
-			WantDeleted(t, "DeleteBySID(sid-a)", n, err, 2)
-			for _, tok := range []string{"a1", "a2"} {
-				if err := s.CommitCtx(ctx, tok, recs[tok], later); err != nil {
-					t.Fatalf("CommitCtx(%q) after DeleteBySID = %v, want nil", tok, err)
+		{"a commit after DeleteBySID or DeleteBySubject does not bring their sessions back", func(t *testing.T, s sessionstore.Store) {
+			for _, by := range indexes {
+				p := by.name + "-" // tokens, sids and subs of this pass alone
+				recs := map[string][]byte{p + "x1": by.rec(t, p+"x", p+"1", later), p + "x2": by.rec(t, p+"x", p+"2", later), p + "y1": by.rec(t, p+"y", p+"1", later)}
+				for tok, b := range recs {
+					Commit(t, s, tok, b)
 				}
-				MustNotFind(t, s, tok)
-			}
-			n, err = s.DeleteBySID(ctx, "sid-a")
-			WantDeleted(t, "DeleteBySID(sid-a) after the refused commits", n, err, 0)
-			// The other sid's session, and new sessions of the same sid,
-			// commit as before: tokens are revoked, not sids.
-			b1 := Record(t, "sid-b", "user-1", later.Add(time.Minute))
-			Commit(t, s, "b1", b1)
-			MustFind(t, s, "b1", b1)
-			a3 := Record(t, "sid-a", "user-1", later)
-			Commit(t, s, "a3", a3)
-			MustFind(t, s, "a3", a3)
-			if n, err := s.Count(ctx); err != nil || n != 2 {
-				t.Fatalf("Count = %d, %v; want 2", n, err)
-			}
-		}},
-		{"a commit after DeleteBySubject does not bring its sessions back", func(t *testing.T, s sessionstore.Store) {
-			recs := map[string][]byte{
-				"u1a": Record(t, "sid-a", "user-1", later),
-				"u1b": Record(t, "sid-b", "user-1", later),
-				"u2":  Record(t, "sid-a", "user-2", later),
-			}
-			for tok, b := range recs {
-				Commit(t, s, tok, b)
-			}
-			n, err := s.DeleteBySubject(ctx, "user-1")
-			WantDeleted(t, "DeleteBySubject(user-1)", n, err, 2)
-			for _, tok := range []string{"u1a", "u1b"} {
-				if err := s.CommitCtx(ctx, tok, recs[tok], later); err != nil {
-					t.Fatalf("CommitCtx(%q) after DeleteBySubject = %v, want nil", tok, err)
+				n, err := by.del(ctx, s, p+"x")
+				WantDeleted(t, by.name, n, err, 2)
+				for _, tok := range []string{p + "x1", p + "x2"} {
+					if err := s.CommitCtx(ctx, tok, recs[tok], later); err != nil {
+						t.Fatalf("CommitCtx(%q) after %s = %v, want nil", tok, by.name, err)
+					}
+					MustNotFind(t, s, tok)
 				}
-				MustNotFind(t, s, tok)
+				n, err = by.del(ctx, s, p+"x")
+				WantDeleted(t, by.name+" after the refused commits", n, err, 0)
+				// The other key's session, and new sessions of the same
+				// key, commit as before: tokens are revoked, not sids or subs.
+				y1 := by.rec(t, p+"y", p+"9", later)
+				Commit(t, s, p+"y1", y1)
+				MustFind(t, s, p+"y1", y1)
+				x3 := by.rec(t, p+"x", p+"3", later)
+				Commit(t, s, p+"x3", x3)
+				MustFind(t, s, p+"x3", x3)
 			}
-			n, err = s.DeleteBySubject(ctx, "user-1")
-			WantDeleted(t, "DeleteBySubject(user-1) after the refused commits", n, err, 0)
-			u2 := Record(t, "sid-a", "user-2", later.Add(time.Minute))
-			Commit(t, s, "u2", u2)
-			MustFind(t, s, "u2", u2)
-			u1c := Record(t, "sid-c", "user-1", later)
-			Commit(t, s, "u1c", u1c)
-			MustFind(t, s, "u1c", u1c)
-			if n, err := s.Count(ctx); err != nil || n != 2 {
-				t.Fatalf("Count = %d, %v; want 2", n, err)
+			if n, err := s.Count(ctx); err != nil || n != 4 {
+				t.Fatalf("Count = %d, %v; want 4, two of each pass", n, err)
 			}
 		}},
 		{"a tombstone blocks only its own token", func(t *testing.T, s sessionstore.Store) {
@@ -659,6 +613,22 @@ func Run(t *testing.T, open func(t *testing.T) sessionstore.Store, opts Options)
 			b.run(t, open(t))
 		})
 	}
+}
+
+// indexes are the two ways a store deletes sessions by what they hold.
+var indexes = []struct {
+	name string
+	del  func(ctx context.Context, s sessionstore.Store, key string) (int, error)
+	// rec is a session whose sid or sub, as del deletes by, is key, with
+	// other as its sub or sid.
+	rec func(t *testing.T, key, other string, deadline time.Time) []byte
+}{
+	{"DeleteBySID", func(ctx context.Context, s sessionstore.Store, k string) (int, error) { return s.DeleteBySID(ctx, k) },
+		func(t *testing.T, k, o string, d time.Time) []byte { return Record(t, k, o, d) }},
+	{"DeleteBySubject", func(ctx context.Context, s sessionstore.Store, k string) (int, error) {
+		return s.DeleteBySubject(ctx, k)
+	},
+		func(t *testing.T, k, o string, d time.Time) []byte { return Record(t, o, k, d) }},
 }
 
 // Record encodes a session the way an scs manager with sessionstore.Codec{} would, so
