@@ -286,9 +286,9 @@ func check(ctx context.Context, cfg config.Config, a *app.App, stdout io.Writer)
 		return nil
 	}
 	if err := a.Discover(ctx); err != nil {
-		return fmt.Errorf("provider %s: %w", cfg.Issuer, err)
+		return fmt.Errorf("provider %s: %w", a.Issuer(), err)
 	}
-	fmt.Fprintf(stdout, "provider: discovery document of %s fetched and valid\n", cfg.Issuer)
+	fmt.Fprintf(stdout, "provider: discovery document of %s fetched and valid\n", a.Issuer())
 	return nil
 }
 

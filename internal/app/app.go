@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"time"
 
@@ -76,34 +75,20 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	}
 	a.sessions = sm
 
-	lc := login.Config{
-		Issuer:                cfg.Issuer,
-		ClientID:              cfg.ClientID,
-		ClientSecret:          cfg.ClientSecret,
-		RedirectURL:           cfg.CallbackURL(),
-		Scopes:                cfg.Scopes,
-		PostLogoutRedirectURL: cfg.HomeURL(),
-		Sessions:              sm,
-		Store:                 store,
-		IdleTimeout:           cfg.SessionIdle,
-		Timeout:               cfg.ProviderTimeout,
-		ClockSkew:             cfg.ClockSkew,
-		Logger:                log,
-		ErrorHandler:          a.renderError,
-		OnEvent:               m.onEvent,
-		// No client Timeout: the login package bounds each call by
-		// Timeout through its context, which costs no goroutine per call.
-		HTTPClient: &http.Client{Transport: m.instrumentProvider(providerTransport())},
-	}
+	// The app only maps settings: Auth0's quirks are login.Auth0's.
+	lc := login.Config{Issuer: cfg.Issuer}
 	if cfg.Provider == config.Auth0 {
-		lc.ProviderLogout = login.Auth0Logout
-		// Auth0 applications authenticate with "Client Secret (Post)" unless
-		// changed in the dashboard.
-		lc.TokenAuthMethod = "client_secret_post"
-		if cfg.Auth0Audience != "" {
-			lc.AuthParams = url.Values{"audience": {cfg.Auth0Audience}}
-		}
+		lc = login.Auth0(cfg.Auth0Domain, cfg.Auth0Audience)
 	}
+	lc.ClientID, lc.ClientSecret = cfg.ClientID, cfg.ClientSecret
+	lc.RedirectURL, lc.PostLogoutRedirectURL = cfg.CallbackURL(), cfg.HomeURL()
+	lc.Scopes = cfg.Scopes
+	lc.Sessions, lc.Store = sm, store
+	lc.IdleTimeout, lc.Timeout, lc.ClockSkew = cfg.SessionIdle, cfg.ProviderTimeout, cfg.ClockSkew
+	lc.Logger, lc.ErrorHandler, lc.OnEvent = log, a.renderError, m.onEvent
+	// No client Timeout: the login package bounds each call by Timeout
+	// through its context, which costs no goroutine per call.
+	lc.HTTPClient = &http.Client{Transport: m.instrumentProvider(providerTransport())}
 	if cfg.Provider == config.Dev {
 		if err := a.startDevProvider(&lc); err != nil {
 			store.Close()
@@ -302,6 +287,9 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.Serv
 
 // Discover fetches the provider's discovery document and keys now.
 func (a *App) Discover(ctx context.Context) error { return a.auth.Discover(ctx) }
+
+// Issuer is the provider's issuer URL.
+func (a *App) Issuer() string { return a.auth.Issuer() }
 
 // MetricsHandler is the handler of the metrics listener: the app's metrics
 // in Prometheus text format at GET /metrics, 404 elsewhere. The app's own

@@ -34,8 +34,11 @@ type Config struct {
 	BaseURL string
 	Secure  bool // BaseURL is https
 
-	Provider     ProviderKind
-	Issuer       string // exact issuer; Auth0's is https://DOMAIN/
+	Provider ProviderKind
+	Issuer   string // OIDC_ISSUER, exactly; empty for Auth0 and the development provider
+	// Auth0Domain is the Auth0 tenant's domain (with its port, if any);
+	// login.Auth0 knows what Auth0 wants of it.
+	Auth0Domain  string
 	ClientID     string
 	ClientSecret string
 	Scopes       []string
@@ -228,7 +231,7 @@ func (c *Config) loadProvider(env func(string) string, base *url.URL) []error {
 		if err != nil || u.Host != domain || u.Hostname() == "" || strings.HasSuffix(domain, ":") {
 			return []error{fmt.Errorf("AUTH0_DOMAIN=%q: want your tenant's domain, such as dev-abc123.us.auth0.com", env("AUTH0_DOMAIN"))}
 		}
-		c.Issuer = u.String()
+		c.Auth0Domain = domain
 		c.Auth0Audience = env("AUTH0_AUDIENCE")
 	case len(oi) > 0:
 		c.Provider = OIDC

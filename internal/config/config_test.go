@@ -19,6 +19,7 @@ func checked(c Config) Config {
 		Secure:          c.Secure,
 		Provider:        c.Provider,
 		Issuer:          c.Issuer,
+		Auth0Domain:     c.Auth0Domain,
 		ClientID:        c.ClientID,
 		ClientSecret:    c.ClientSecret,
 		Scopes:          c.Scopes,
@@ -68,9 +69,9 @@ func with(base map[string]string, kv ...string) map[string]string {
 }
 
 func TestLoad(t *testing.T) {
-	auth0 := func(issuer string) func(*Config) {
+	auth0 := func(domain string) func(*Config) {
 		return func(c *Config) {
-			c.Provider, c.Issuer, c.ClientID, c.ClientSecret = Auth0, issuer, "a0-id", "a0-secret"
+			c.Provider, c.Auth0Domain, c.ClientID, c.ClientSecret = Auth0, domain, "a0-id", "a0-secret"
 		}
 	}
 	oidc := func(issuer string) func(*Config) {
@@ -117,21 +118,21 @@ func TestLoad(t *testing.T) {
 			callback: "http://localhost:3000/callback"},
 		{name: "APP_BASE_URL trailing slashes trimmed", env: map[string]string{"APP_BASE_URL": "http://localhost:3000//"},
 			callback: "http://localhost:3000/callback"},
-		{name: "AUTH0_DOMAIN with HTTPS:// in capitals", env: auth0Env("HTTPS://dev-x.us.auth0.com/"), want: auth0("https://dev-x.us.auth0.com/")},
+		{name: "AUTH0_DOMAIN with HTTPS:// in capitals", env: auth0Env("HTTPS://dev-x.us.auth0.com/"), want: auth0("dev-x.us.auth0.com")},
 		{name: "APP_BASE_URL https sets Secure", env: map[string]string{"APP_BASE_URL": "https://localhost:8443/"}, want: func(c *Config) {
 			c.BaseURL, c.Secure = "https://localhost:8443", true
 		}, callback: "https://localhost:8443/callback"},
 		{name: "APP_BASE_URL public with a provider", env: with(auth0Env("dev-x.us.auth0.com"), "APP_BASE_URL", "https://app.example.com/"), want: func(c *Config) {
 			c.BaseURL, c.Secure = "https://app.example.com", true
-			auth0("https://dev-x.us.auth0.com/")(c)
+			auth0("dev-x.us.auth0.com")(c)
 		}, callback: "https://app.example.com/callback"},
 		{name: "APP_BASE_URL loopback IP keeps the dev provider", env: map[string]string{"APP_BASE_URL": "http://127.0.0.1:3000"}, want: func(c *Config) {
 			c.BaseURL = "http://127.0.0.1:3000"
 		}},
-		{name: "Auth0 domain", env: auth0Env("dev-x.us.auth0.com"), want: auth0("https://dev-x.us.auth0.com/")},
-		{name: "Auth0 domain with port", env: auth0Env("dev-x.us.auth0.com:8443"), want: auth0("https://dev-x.us.auth0.com:8443/")},
-		{name: "Auth0 domain as URL", env: auth0Env("https://dev-x.us.auth0.com/"), want: auth0("https://dev-x.us.auth0.com/")},
-		{name: "Auth0 custom domain", env: auth0Env("login.example.com"), want: auth0("https://login.example.com/")},
+		{name: "Auth0 domain", env: auth0Env("dev-x.us.auth0.com"), want: auth0("dev-x.us.auth0.com")},
+		{name: "Auth0 domain with port", env: auth0Env("dev-x.us.auth0.com:8443"), want: auth0("dev-x.us.auth0.com:8443")},
+		{name: "Auth0 domain as URL", env: auth0Env("https://dev-x.us.auth0.com/"), want: auth0("dev-x.us.auth0.com")},
+		{name: "Auth0 custom domain", env: auth0Env("login.example.com"), want: auth0("login.example.com")},
 		{name: "OIDC https issuer", env: oidcEnv("https://accounts.example.com"), want: oidc("https://accounts.example.com")},
 		{name: "OIDC issuer kept exactly", env: oidcEnv("https://sso.example.com/realms/app/"), want: oidc("https://sso.example.com/realms/app/")},
 		{name: "OIDC http loopback issuer", env: oidcEnv("http://127.0.0.1:9999"), want: oidc("http://127.0.0.1:9999")},
