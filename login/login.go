@@ -11,6 +11,7 @@ package login
 
 import (
 	"context"
+	"crypto"
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/subtle"
@@ -64,10 +65,24 @@ type Config struct {
 	// ProviderLogout is how Logout ends the provider's own session too.
 	// Default: EndSessionLogout; Auth0 sets Auth0Logout.
 	ProviderLogout LogoutStyle
-	// TokenAuthMethod is how the client authenticates at the token endpoint:
-	// "client_secret_basic" or "client_secret_post". Default: what discovery
-	// advertises, client_secret_basic first (RFC 8414's default).
+	// TokenAuthMethod is how a client with a ClientSecret authenticates at
+	// the token endpoint: ClientSecretBasic, ClientSecretPost or
+	// ClientSecretJWT, if the provider offers it. Default: the first of them
+	// that discovery advertises (client_secret_basic when it says nothing,
+	// RFC 8414 2).
 	TokenAuthMethod string
+	// ClientKey, if set, authenticates the client with private_key_jwt
+	// (RFC 7523, OpenID Connect Core 9) instead of its secret: every
+	// request to the token endpoint carries a fresh assertion it signs. RSA
+	// (2048 bits or more) or ECDSA; register PublicJWKS with the provider.
+	ClientKey crypto.Signer
+	// ClientKeyID is ClientKey's key ID as registered. Default: its RFC 7638
+	// thumbprint.
+	ClientKeyID string
+	// ClientAssertionAudience is the aud of client assertions. Default: the
+	// URL of the endpoint each is sent to (the token endpoint). login.Auth0
+	// sets the issuer, which Auth0 asks for.
+	ClientAssertionAudience string
 	// LoginPath is where RequireUser sends guests. Default: /login.
 	LoginPath string
 
@@ -168,8 +183,13 @@ func New(cfg Config) (*Auth, error) {
 	if err := checkAuthParams(cfg.AuthParams); err != nil {
 		return nil, err
 	}
-	if m := cfg.TokenAuthMethod; m != "" && m != "client_secret_basic" && m != "client_secret_post" {
+	if m := cfg.TokenAuthMethod; m != "" && m != ClientSecretBasic && m != ClientSecretPost && m != ClientSecretJWT {
 		return nil, fmt.Errorf("login: unsupported TokenAuthMethod %q", m)
+	}
+	if cfg.ClientKey != nil {
+		if _, err := signingAlg(cfg.ClientKey); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.LoginPath == "" {
 		cfg.LoginPath = "/login"
@@ -341,7 +361,7 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 		a.callbackFail(w, r, newError("missing_code", nil))
 		return
 	}
-	tctx, cancel := context.WithTimeout(a.clientContext(ctx), a.cfg.Timeout)
+	tctx, cancel := context.WithTimeout(a.tokenContext(ctx, d), a.cfg.Timeout)
 	defer cancel()
 	tok, err := d.oauth.Exchange(tctx, code, oauth2.VerifierOption(tx.Verifier))
 	if err != nil {

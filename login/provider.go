@@ -3,6 +3,7 @@ package login
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -19,6 +20,10 @@ type discovered struct {
 	oauth      oauth2.Config
 	endSession string
 	sendsIss   bool
+	// tokenClient calls the token (and PAR) endpoints, authenticating the
+	// client as authMethod chose.
+	tokenClient *http.Client
+	authMethod  string
 }
 
 // lazyProvider discovers the provider on first use rather than at startup,
@@ -104,7 +109,25 @@ func (a *Auth) discover(ctx context.Context) (*discovered, error) {
 		return nil, err
 	}
 	ep := p.Endpoint()
-	ep.AuthStyle = authStyle(a.cfg.TokenAuthMethod, meta.AuthMethods)
+	method, err := authMethod(&a.cfg, meta.AuthMethods)
+	if err != nil {
+		return nil, err
+	}
+	ep.AuthStyle = authStyle(method)
+	signer, err := newAssertionSigner(&a.cfg, method)
+	if err != nil {
+		return nil, err
+	}
+	secret := a.cfg.ClientSecret
+	if signer != nil {
+		secret = "" // the assertion authenticates; the secret never travels
+	}
+	base := a.cfg.HTTPClient.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	tokenClient := &http.Client{Transport: &clientAuthTransport{base: base, signer: signer,
+		endpoints: []string{ep.TokenURL}, now: a.cfg.Now}, Timeout: a.cfg.HTTPClient.Timeout}
 	algs := signingAlgs(meta.Algs)
 	if meta.JWKS == "" || len(algs) == 0 {
 		return nil, errors.New("discovery document lacks jwks_uri or a supported ID token signing algorithm")
@@ -121,39 +144,21 @@ func (a *Auth) discover(ctx context.Context) (*discovered, error) {
 		}),
 		oauth: oauth2.Config{
 			ClientID:     a.cfg.ClientID,
-			ClientSecret: a.cfg.ClientSecret,
+			ClientSecret: secret,
 			Endpoint:     ep,
 			RedirectURL:  a.cfg.RedirectURL,
 			Scopes:       a.cfg.Scopes,
 		},
-		endSession: meta.EndSession,
-		sendsIss:   meta.IssParameter,
+		endSession:  meta.EndSession,
+		sendsIss:    meta.IssParameter,
+		tokenClient: tokenClient,
+		authMethod:  method,
 	}, nil
 }
 
 // clientContext carries the HTTP client that go-oidc and oauth2 use.
 func (a *Auth) clientContext(ctx context.Context) context.Context {
 	return oidc.ClientContext(ctx, a.cfg.HTTPClient)
-}
-
-// authStyle picks client authentication at the token endpoint: the
-// configured method if discovery allows it, else what discovery advertises,
-// client_secret_basic first; a silent document means client_secret_basic
-// (RFC 8414 2).
-func authStyle(preferred string, advertised []string) oauth2.AuthStyle {
-	if len(advertised) == 0 {
-		advertised = []string{"client_secret_basic"}
-	}
-	for _, m := range []string{preferred, "client_secret_basic", "client_secret_post"} {
-		if m == "" || !slices.Contains(advertised, m) {
-			continue
-		}
-		if m == "client_secret_post" {
-			return oauth2.AuthStyleInParams
-		}
-		return oauth2.AuthStyleInHeader
-	}
-	return oauth2.AuthStyleAutoDetect
 }
 
 // asymmetricAlgs are the ID token algorithms we accept when the provider

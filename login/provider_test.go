@@ -2,6 +2,9 @@ package login
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -10,28 +13,36 @@ import (
 	"testing"
 
 	"github.com/alexedwards/scs/v2"
-	"golang.org/x/oauth2"
 
 	"github.com/gologin/gologin/devidp"
 	"github.com/gologin/gologin/sessionstore"
 )
 
-func TestAuthStyle(t *testing.T) {
+func TestAuthMethod(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
-		preferred  string
+		cfg        Config
 		advertised []string
-		want       oauth2.AuthStyle
+		want       string // "" for an error
 	}{
-		{"", nil, oauth2.AuthStyleInHeader},
-		{"", []string{"client_secret_post"}, oauth2.AuthStyleInParams},
-		{"", []string{"client_secret_post", "client_secret_basic"}, oauth2.AuthStyleInHeader},
-		{"client_secret_post", []string{"client_secret_basic", "client_secret_post"}, oauth2.AuthStyleInParams},
-		{"client_secret_post", []string{"client_secret_basic"}, oauth2.AuthStyleInHeader},
-		{"", []string{"private_key_jwt"}, oauth2.AuthStyleAutoDetect},
+		{Config{}, nil, ClientSecretBasic},
+		{Config{}, []string{ClientSecretPost}, ClientSecretPost},
+		{Config{}, []string{ClientSecretPost, ClientSecretBasic}, ClientSecretBasic},
+		{Config{TokenAuthMethod: ClientSecretPost}, []string{ClientSecretBasic, ClientSecretPost}, ClientSecretPost},
+		{Config{TokenAuthMethod: ClientSecretPost}, []string{ClientSecretBasic}, ClientSecretBasic},
+		{Config{}, []string{ClientSecretJWT}, ClientSecretJWT},
+		{Config{}, []string{PrivateKeyJWT}, ""},
+		{Config{ClientKey: key}, []string{ClientSecretBasic, PrivateKeyJWT}, PrivateKeyJWT},
+		{Config{ClientKey: key}, []string{ClientSecretBasic}, ""},
+		{Config{ClientKey: key}, nil, ""},
 	}
 	for _, tt := range tests {
-		if got := authStyle(tt.preferred, tt.advertised); got != tt.want {
-			t.Errorf("authStyle(%q, %q) = %v, want %v", tt.preferred, tt.advertised, got, tt.want)
+		got, err := authMethod(&tt.cfg, tt.advertised)
+		if got != tt.want || (err != nil) != (tt.want == "") {
+			t.Errorf("authMethod(key %v, %q, %q) = %q, %v; want %q", tt.cfg.ClientKey != nil, tt.cfg.TokenAuthMethod, tt.advertised, got, err, tt.want)
 		}
 	}
 }

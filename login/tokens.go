@@ -157,7 +157,7 @@ func (a *Auth) refresh(ctx context.Context, sessionToken string) (tokens, error)
 	if err != nil {
 		return tokens{}, newError("provider_unavailable", err)
 	}
-	tctx, cancelCall := context.WithTimeout(a.clientContext(ctx), a.cfg.Timeout)
+	tctx, cancelCall := context.WithTimeout(a.tokenContext(ctx, d), a.cfg.Timeout)
 	defer cancelCall()
 	nt, err := d.oauth.TokenSource(tctx, &oauth2.Token{RefreshToken: rec.tokens.RefreshToken}).Token()
 	if err != nil {
