@@ -8,8 +8,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -221,4 +223,51 @@ func (t *clientAuthTransport) RoundTrip(r *http.Request) (*http.Response, error)
 // endpoints, which authenticates the client as discovery chose.
 func (a *Auth) tokenContext(ctx context.Context, d *discovered) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, d.tokenClient)
+}
+
+// ParseClientKey reads a private key for ClientKey from a PEM block
+// (PKCS #8, PKCS #1 RSA or SEC 1 EC) or a private JWK, and returns it with
+// its key ID: the JWK's kid, else the RFC 7638 thumbprint.
+func ParseClientKey(data []byte) (crypto.Signer, string, error) {
+	var key any
+	kid := ""
+	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
+		var jwk jose.JSONWebKey
+		if err := jwk.UnmarshalJSON(trimmed); err != nil {
+			return nil, "", fmt.Errorf("login: client key JWK: %w", err)
+		}
+		key, kid = jwk.Key, jwk.KeyID
+	} else {
+		block, _ := pem.Decode(data)
+		if block == nil {
+			return nil, "", errors.New("login: client key: neither a PEM block nor a JWK")
+		}
+		var err error
+		for _, parse := range []func([]byte) (any, error){
+			x509.ParsePKCS8PrivateKey,
+			func(b []byte) (any, error) { return x509.ParsePKCS1PrivateKey(b) },
+			func(b []byte) (any, error) { return x509.ParseECPrivateKey(b) },
+		} {
+			if key, err = parse(block.Bytes); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("login: client key: not a PKCS #8, PKCS #1 or SEC 1 private key: %w", err)
+		}
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, "", fmt.Errorf("login: client key: %T is not a private key", key)
+	}
+	if _, err := signingAlg(signer); err != nil {
+		return nil, "", err
+	}
+	if kid == "" {
+		var err error
+		if kid, err = Thumbprint(signer.Public()); err != nil {
+			return nil, "", err
+		}
+	}
+	return signer, kid, nil
 }

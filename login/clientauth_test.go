@@ -5,7 +5,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -121,5 +123,38 @@ func TestPublicJWKS(t *testing.T) {
 	small, _ := rsa.GenerateKey(rand.Reader, 1024)
 	if _, err := PublicJWKS(small, ""); err == nil {
 		t.Error("a 1024-bit RSA key was accepted")
+	}
+}
+
+func TestParseClientKey(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rk, _ := rsa.GenerateKey(rand.Reader, 2048)
+	pkcs8, _ := x509.MarshalPKCS8PrivateKey(ec)
+	sec1, _ := x509.MarshalECPrivateKey(ec)
+	jwk, _ := json.Marshal(jose.JSONWebKey{Key: ec, KeyID: "my-key"})
+	thumb, _ := Thumbprint(&ec.PublicKey)
+	tests := []struct {
+		name, data, kid string
+	}{
+		{"PKCS #8 PEM", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})), thumb},
+		{"SEC 1 PEM", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1})), thumb},
+		{"PKCS #1 PEM", string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rk)})), ""},
+		{"JWK with kid", string(jwk), "my-key"},
+	}
+	for _, tt := range tests {
+		key, kid, err := ParseClientKey([]byte(tt.data))
+		if err != nil || key == nil || (tt.kid != "" && kid != tt.kid) || kid == "" {
+			t.Errorf("%s: key %v, kid %q, %v; want kid %q", tt.name, key != nil, kid, err, tt.kid)
+		}
+	}
+	pub, _ := x509.MarshalPKIXPublicKey(&ec.PublicKey)
+	for name, data := range map[string]string{
+		"garbage":    "not a key",
+		"public key": string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})),
+		"public JWK": `{"kty":"EC","crv":"P-256","x":"` + strings.Repeat("A", 43) + `","y":"` + strings.Repeat("A", 43) + `"}`,
+	} {
+		if _, _, err := ParseClientKey([]byte(data)); err == nil {
+			t.Errorf("%s: accepted as a private key", name)
+		}
 	}
 }

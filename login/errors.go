@@ -50,6 +50,7 @@ var failures = map[string]failure{
 	"access_denied":        {http.StatusBadRequest, "Sign-in cancelled", "You cancelled sign-in.", true},
 	"provider_error":       {http.StatusBadRequest, "Sign-in not completed", "The sign-in provider did not sign you in.", true},
 	"issuer_mismatch":      {http.StatusBadRequest, "Sign-in failed", "The sign-in response came from an unexpected provider.", false},
+	"wrong_response_mode":  {http.StatusBadRequest, "Sign-in failed", "This sign-in response did not come the way it was asked for." + tryAgain, true},
 	"missing_code":         {http.StatusBadRequest, "Sign-in failed", "The sign-in response carries no authorization code." + tryAgain, true},
 	"code_refused":         {http.StatusBadRequest, "Sign-in failed", "The sign-in provider refused this sign-in." + tryAgain, true},
 	"timeout":              {http.StatusGatewayTimeout, "Sign-in timed out", "The sign-in provider did not answer in time. Please try again.", true},

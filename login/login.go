@@ -60,6 +60,16 @@ type Config struct {
 	Scopes []string
 	// AuthParams are added to every authorization request (e.g. Auth0's audience).
 	AuthParams url.Values
+	// ResponseMode is how the provider returns the authorization response:
+	// "query" (the default), a redirect whose URL carries the code, or
+	// "form_post" (OAuth 2.0 Form Post Response Mode), a form the browser
+	// posts to the callback, which keeps the code out of URLs and logs.
+	// With form_post, serve Callback for POST and exempt it from
+	// cross-origin protection: the provider's page posts it, and the state
+	// bound to the browser's attempt cookie is the proof. The attempt
+	// cookie is then SameSite=None and Secure, so that it comes with the
+	// provider's post.
+	ResponseMode string
 	// PostLogoutRedirectURL is where the provider sends the browser after logout.
 	PostLogoutRedirectURL string
 	// ProviderLogout is how Logout ends the provider's own session too.
@@ -153,6 +163,7 @@ type Auth struct {
 	cfg       Config
 	attempts  cipher.AEAD // seals login attempt cookies
 	secure    bool        // RedirectURL is https: attempt cookies are Secure
+	formPost  bool        // ResponseMode is form_post
 	provider  lazyProvider
 	refreshes singleflight.Group // by session token
 }
@@ -191,6 +202,9 @@ func New(cfg Config) (*Auth, error) {
 			return nil, err
 		}
 	}
+	if m := cfg.ResponseMode; m != "" && m != "query" && m != "form_post" {
+		return nil, fmt.Errorf("login: unsupported ResponseMode %q: want query or form_post", m)
+	}
 	if cfg.LoginPath == "" {
 		cfg.LoginPath = "/login"
 	}
@@ -223,7 +237,7 @@ func New(cfg Config) (*Auth, error) {
 	if err != nil {
 		return nil, fmt.Errorf("login: RedirectURL: %w", err)
 	}
-	a := &Auth{cfg: cfg, attempts: attempts, secure: redirect.Scheme == "https"}
+	a := &Auth{cfg: cfg, attempts: attempts, secure: redirect.Scheme == "https", formPost: cfg.ResponseMode == "form_post"}
 	a.provider.a = a
 	return a, nil
 }
@@ -313,6 +327,9 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request, params url.Values) 
 		return
 	}
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(tx.Nonce), oauth2.S256ChallengeOption(tx.Verifier)}
+	if a.formPost {
+		opts = append(opts, oauth2.SetAuthURLParam("response_mode", "form_post"))
+	}
 	for k, vs := range merged {
 		for _, v := range vs {
 			opts = append(opts, oauth2.SetAuthURLParam(k, v))
@@ -323,7 +340,8 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request, params url.Values) 
 	http.Redirect(w, r, d.oauth.AuthCodeURL(state, opts...), http.StatusFound)
 }
 
-// Callback finishes a sign-in (OpenID Connect Core 3.1.2.5): it checks the
+// Callback finishes a sign-in (OpenID Connect Core 3.1.2.5), from a GET or,
+// with ResponseMode form_post, a POST: it checks the
 // state against this browser's login attempt cookies, redeems the code with the
 // attempt's PKCE verifier, validates the ID token, and stores the user in the
 // session under a new session ID.
@@ -331,6 +349,19 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sm := a.cfg.Sessions
 	q := r.URL.Query()
+	// Only the response mode asked for: a response the other way was not
+	// the provider's answer to our request.
+	if a.formPost != (r.Method == http.MethodPost) {
+		a.callbackFail(w, r, newError("wrong_response_mode", nil))
+		return
+	}
+	if a.formPost {
+		if err := r.ParseForm(); err != nil {
+			a.callbackFail(w, r, newError("missing_state", err))
+			return
+		}
+		q = r.PostForm
+	}
 	state := q.Get("state")
 	if state == "" {
 		a.callbackFail(w, r, newError("missing_state", nil))

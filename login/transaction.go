@@ -85,6 +85,11 @@ func txCookieName(secure bool, state string) string {
 func (a *Auth) attemptCookie(name, value string) *http.Cookie {
 	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: a.secure,
 		SameSite: http.SameSiteLaxMode, MaxAge: int(TransactionLifetime / time.Second)}
+	if a.formPost {
+		// A cross-site POST carries only SameSite=None cookies, which
+		// browsers accept only when Secure (as they treat localhost).
+		c.SameSite, c.Secure = http.SameSiteNoneMode, true
+	}
 	if value == "" {
 		c.MaxAge = -1
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/gologin/gologin/internal/config"
 	"github.com/gologin/gologin/internal/gcfloor"
 	"github.com/gologin/gologin/internal/httpserver"
+	"github.com/gologin/gologin/login"
 )
 
 // gcHeapFloor is the smallest heap goal the garbage collector gets: with a
@@ -74,6 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// mistake: the flag package's own printing would send both to one place.
 	flags.SetOutput(io.Discard)
 	checkOnly := flags.Bool("check-config", false, "validate the configuration and the provider's discovery document, then exit")
+	printJWKS := flags.Bool("print-jwks", false, "print the public JWK set of OIDC_CLIENT_KEY_FILE, to register with the provider, then exit")
 	err := flags.Parse(args[1:])
 	if err == nil && flags.NArg() > 0 {
 		err = fmt.Errorf("unexpected arguments %q: configure with environment variables or .env", flags.Args())
@@ -94,6 +96,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
+	}
+	if *printJWKS {
+		if cfg.ClientKey == nil {
+			return errors.New("-print-jwks: set OIDC_CLIENT_KEY_FILE to the client's private key")
+		}
+		jwks, err := login.PublicJWKS(cfg.ClientKey, cfg.ClientKeyID)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "%s\n", jwks)
+		return err
 	}
 	log := newLogger(cfg, stdout)
 
@@ -211,6 +224,8 @@ var environment = []variable{
 	{"OIDC_CLIENT_ID", "", "client ID registered with that provider"},
 	{"OIDC_CLIENT_SECRET", "", "client secret registered with that provider"},
 	{"OIDC_SCOPES", "openid profile email", "scopes to request, space-separated; must contain openid"},
+	{"OIDC_CLIENT_KEY_FILE", "", "private key (PEM or JWK) for private_key_jwt instead of the client secret; Auth0 too"},
+	{"OIDC_RESPONSE_MODE", "query", "query, or form_post: the provider posts the sign-in response to /callback"},
 	{"AUTH0_AUDIENCE", "", "Auth0 API identifier: the access token is for that API"},
 	{"SESSION_STORE", "sqlite:sessions.db", "sqlite:PATH, memory, redis://host:port/db, rediss://... or postgres://..."},
 	{"SESSION_IDLE_TIMEOUT", "24h", "sign out after this long without a request"},
@@ -234,7 +249,7 @@ var processEnvironment = []variable{
 
 // printUsage writes the help of -h to w.
 func printUsage(w io.Writer, flags *flag.FlagSet) {
-	fmt.Fprint(w, `Usage: webapp [-check-config]
+	fmt.Fprint(w, `Usage: webapp [-check-config | -print-jwks]
 
 webapp serves a web app that signs users in with Auth0 or any OpenID Connect
 provider or, with neither configured, with an embedded development provider

@@ -3,7 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -238,6 +243,39 @@ func TestMetricsListener(t *testing.T) {
 // main prints with the usage, exiting 2. The usage lists every variable of
 // README's configuration table with its default, and every variable the
 // configuration is read from.
+// TestPrintJWKS prints the public key set of OIDC_CLIENT_KEY_FILE, as a
+// user does to register the client's key with the provider.
+func TestPrintJWKS(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	file := filepath.Join(t.TempDir(), "client-key.pem")
+	os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	env := map[string]string{"OIDC_ISSUER": "https://op.example", "OIDC_CLIENT_ID": "app", "OIDC_CLIENT_KEY_FILE": file}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"webapp", "-print-jwks"}, func(k string) string { return env[k] }, &out); err != nil {
+		t.Fatalf("-print-jwks: %v", err)
+	}
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &set); err != nil || len(set.Keys) != 1 {
+		t.Fatalf("-print-jwks printed %s (%v), want a JWK set of one key", out.String(), err)
+	}
+	k := set.Keys[0]
+	if k["kty"] != "EC" || k["alg"] != "ES256" || k["kid"] == "" || k["d"] != nil {
+		t.Errorf("printed key %v: want the public EC key with alg ES256 and a kid", k)
+	}
+	delete(env, "OIDC_CLIENT_KEY_FILE")
+	env["OIDC_CLIENT_SECRET"] = "s"
+	if err := run(context.Background(), []string{"webapp", "-print-jwks"}, func(k string) string { return env[k] }, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "OIDC_CLIENT_KEY_FILE") {
+		t.Errorf("-print-jwks without a key file: %v, want an error naming OIDC_CLIENT_KEY_FILE", err)
+	}
+}
+
 func TestUsage(t *testing.T) {
 	tests := []struct {
 		args    []string

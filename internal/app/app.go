@@ -81,6 +81,8 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		lc = login.Auth0(cfg.Auth0Domain, cfg.Auth0Audience)
 	}
 	lc.ClientID, lc.ClientSecret = cfg.ClientID, cfg.ClientSecret
+	lc.ClientKey, lc.ClientKeyID = cfg.ClientKey, cfg.ClientKeyID
+	lc.ResponseMode = cfg.ResponseMode
 	lc.RedirectURL, lc.PostLogoutRedirectURL = cfg.CallbackURL(), cfg.HomeURL()
 	lc.Scopes = cfg.Scopes
 	lc.Sessions, lc.Store = sm, store

@@ -3,17 +3,20 @@
 package config
 
 import (
+	"crypto"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gologin/gologin/login"
 	"github.com/gologin/gologin/sessionstore/storeurl"
 )
 
@@ -44,6 +47,12 @@ type Config struct {
 	Scopes       []string
 	// Auth0Audience asks Auth0 for an access token for this API.
 	Auth0Audience string
+	// ClientKey, from OIDC_CLIENT_KEY_FILE, authenticates the client with
+	// private_key_jwt (Auth0 too); ClientKeyID is its key ID.
+	ClientKey   crypto.Signer
+	ClientKeyID string
+	// ResponseMode is OIDC_RESPONSE_MODE: query (or empty) or form_post.
+	ResponseMode string
 
 	LogFormat string // text or json
 	LogLevel  slog.Level
@@ -189,6 +198,21 @@ func Load(getenv func(string) string) (Config, error) {
 		bad("SESSION_STORE=%s...: want sqlite:PATH (such as sqlite:sessions.db), memory, redis://host:port/db, rediss://..., or postgres://...", kind)
 	}
 
+	if path := env("OIDC_CLIENT_KEY_FILE"); path != "" {
+		data, err := os.ReadFile(path)
+		if err == nil {
+			c.ClientKey, c.ClientKeyID, err = login.ParseClientKey(data)
+		}
+		if err != nil {
+			bad("OIDC_CLIENT_KEY_FILE=%q: %v", path, err)
+		}
+	}
+	switch c.ResponseMode = env("OIDC_RESPONSE_MODE"); c.ResponseMode {
+	case "", "query", "form_post":
+	default:
+		bad("OIDC_RESPONSE_MODE=%q: want query or form_post", c.ResponseMode)
+	}
+
 	errs = append(errs, c.loadProvider(env, u)...)
 	return c, errors.Join(errs...)
 }
@@ -211,6 +235,11 @@ func (c *Config) loadProvider(env func(string) string, base *url.URL) []error {
 	}
 	a0, a0missing := set(auth0Vars)
 	oi, oimissing := set(oidcVars)
+	if c.ClientKey != nil {
+		// A client that signs its assertions needs no secret.
+		a0missing = slices.DeleteFunc(a0missing, func(k string) bool { return k == "AUTH0_CLIENT_SECRET" })
+		oimissing = slices.DeleteFunc(oimissing, func(k string) bool { return k == "OIDC_CLIENT_SECRET" })
+	}
 	switch {
 	case len(a0) > 0 && len(oi) > 0:
 		return []error{fmt.Errorf("both Auth0 (%s) and generic OpenID (%s) settings are present: keep one kind, AUTH0_* or OIDC_*",

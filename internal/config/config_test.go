@@ -1,6 +1,13 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -178,6 +185,9 @@ func TestLoadErrors(t *testing.T) {
 		env  map[string]string
 		want []string // every string the error must mention
 	}{
+		{"unknown response mode", with(oidcEnv("https://accounts.example.com"), "OIDC_RESPONSE_MODE", "fragment"), []string{"OIDC_RESPONSE_MODE"}},
+		{"client key file missing", with(oidcEnv("https://accounts.example.com"), "OIDC_CLIENT_KEY_FILE", "/nonexistent/key.pem"), []string{"OIDC_CLIENT_KEY_FILE"}},
+		{"client key file not a key", with(oidcEnv("https://accounts.example.com"), "OIDC_CLIENT_KEY_FILE", "config_test.go"), []string{"OIDC_CLIENT_KEY_FILE"}},
 		{"both kinds", with(auth0Env("dev-x.us.auth0.com"), "OIDC_ISSUER", "https://accounts.example.com"),
 			[]string{"AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET", "OIDC_ISSUER"}},
 		{"both kinds, partial", map[string]string{"AUTH0_CLIENT_ID": "x", "OIDC_CLIENT_SECRET": "y"},
@@ -299,6 +309,30 @@ func TestLoadDoesNotRepeatProblems(t *testing.T) {
 		}
 		if n := len(strings.Split(err.Error(), "\n")); n != 1 {
 			t.Errorf("%v: %d problems reported, want 1:\n%v", env, n, err)
+		}
+	}
+}
+
+// TestClientKeyReplacesTheSecret loads a client key file: the secret may
+// then be left out, for OIDC and Auth0 alike.
+func TestClientKeyReplacesTheSecret(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	file := filepath.Join(t.TempDir(), "key.pem")
+	os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	for name, env := range map[string]map[string]string{
+		"oidc":  {"OIDC_ISSUER": "https://accounts.example.com", "OIDC_CLIENT_ID": "app", "OIDC_CLIENT_KEY_FILE": file},
+		"auth0": {"AUTH0_DOMAIN": "dev-x.us.auth0.com", "AUTH0_CLIENT_ID": "app", "OIDC_CLIENT_KEY_FILE": file},
+	} {
+		c, err := Load(getenv(env))
+		if err != nil {
+			t.Fatalf("%s with a key and no secret: %v", name, err)
+		}
+		if c.ClientKey == nil || c.ClientKeyID == "" || c.ClientSecret != "" {
+			t.Errorf("%s: key %v, kid %q, secret %q; want the key, its thumbprint and no secret", name, c.ClientKey != nil, c.ClientKeyID, c.ClientSecret)
 		}
 	}
 }
