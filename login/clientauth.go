@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -180,19 +181,23 @@ func (s *assertionSigner) assertion(endpoint string, now time.Time) (string, err
 	return jws.CompactSerialize()
 }
 
-// clientAuthTransport adds the client's assertion to the form of every
-// POST to the token or PAR endpoint: x/oauth2 knows only the secret
-// methods, and refreshes have no other hook.
+// clientAuthTransport adds to every POST to the token or PAR endpoint the
+// client's assertion, for the JWT methods, and a DPoP proof, when the
+// request's context carries the session's DPoP key, retrying once with the
+// server's DPoP nonce if it asks for one: x/oauth2 knows only the secret
+// methods and no DPoP, and its refreshes have no other hook.
 type clientAuthTransport struct {
 	base      http.RoundTripper
 	signer    *assertionSigner
 	endpoints []string // token and PAR endpoint URLs
+	nonces    *dpopNonces
 	now       func() time.Time
 }
 
 func (t *clientAuthTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	endpoint := r.URL.Scheme + "://" + r.URL.Host + r.URL.Path
-	if t.signer == nil || r.Method != http.MethodPost || !slices.Contains(t.endpoints, endpoint) {
+	endpoint := target(r)
+	key := dpopKeyFrom(r.Context())
+	if (t.signer == nil && key == nil) || r.Method != http.MethodPost || !slices.Contains(t.endpoints, endpoint) {
 		return t.base.RoundTrip(r)
 	}
 	body, err := io.ReadAll(r.Body)
@@ -204,19 +209,43 @@ func (t *clientAuthTransport) RoundTrip(r *http.Request) (*http.Response, error)
 	if err != nil {
 		return nil, err
 	}
-	a, err := t.signer.assertion(endpoint, t.now())
-	if err != nil {
-		return nil, fmt.Errorf("login: signing the client assertion: %w", err)
+	send := func() (*http.Response, error) {
+		req := r.Clone(r.Context())
+		if t.signer != nil {
+			// A new assertion each time: its jti is used once.
+			a, err := t.signer.assertion(endpoint, t.now())
+			if err != nil {
+				return nil, fmt.Errorf("login: signing the client assertion: %w", err)
+			}
+			form.Set("client_assertion_type", clientAssertionType)
+			form.Set("client_assertion", a)
+		}
+		if key != nil {
+			proof, err := dpopProof(key, http.MethodPost, endpoint, t.nonces.get(origin(r)), "", t.now())
+			if err != nil {
+				return nil, fmt.Errorf("login: signing the DPoP proof: %w", err)
+			}
+			req.Header.Set("DPoP", proof)
+		}
+		enc := form.Encode()
+		req.Body = io.NopCloser(strings.NewReader(enc))
+		req.ContentLength = int64(len(enc))
+		req.Header.Set("Content-Length", strconv.Itoa(len(enc)))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(enc)), nil }
+		return t.base.RoundTrip(req)
 	}
-	form.Set("client_assertion_type", clientAssertionType)
-	form.Set("client_assertion", a)
-	enc := form.Encode()
-	r = r.Clone(r.Context())
-	r.Body = io.NopCloser(bytes.NewReader([]byte(enc)))
-	r.ContentLength = int64(len(enc))
-	r.Header.Set("Content-Length", strconv.Itoa(len(enc)))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader([]byte(enc))), nil }
-	return t.base.RoundTrip(r)
+	resp, err := send()
+	if err != nil || key == nil {
+		return resp, err
+	}
+	t.nonces.update(origin(r), resp)
+	if wantsNonce(resp) {
+		resp.Body.Close()
+		if resp, err = send(); err == nil {
+			t.nonces.update(origin(r), resp)
+		}
+	}
+	return resp, err
 }
 
 // tokenContext carries the HTTP client for calls to the token and PAR

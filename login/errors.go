@@ -53,6 +53,7 @@ var failures = map[string]failure{
 	"wrong_response_mode":  {http.StatusBadRequest, "Sign-in failed", "This sign-in response did not come the way it was asked for." + tryAgain, true},
 	"missing_code":         {http.StatusBadRequest, "Sign-in failed", "The sign-in response carries no authorization code." + tryAgain, true},
 	"code_refused":         {http.StatusBadRequest, "Sign-in failed", "The sign-in provider refused this sign-in." + tryAgain, true},
+	"par_failed":           {http.StatusBadGateway, "Sign-in is unavailable", "The sign-in provider did not take our sign-in request. Please try again.", true},
 	"timeout":              {http.StatusGatewayTimeout, "Sign-in timed out", "The sign-in provider did not answer in time. Please try again.", true},
 	"provider_failed":      {http.StatusBadGateway, "Sign-in failed", "The sign-in provider failed to complete the sign-in. Please try again.", true},
 	"no_id_token":          {http.StatusBadGateway, "Sign-in failed", "The sign-in provider sent no ID token.", false},

@@ -60,6 +60,16 @@ type Config struct {
 	Scopes []string
 	// AuthParams are added to every authorization request (e.g. Auth0's audience).
 	AuthParams url.Values
+	// DPoP binds each session's tokens to a key of its own (RFC 9449): an
+	// ES256 key made at sign-in, kept server-side with the session's
+	// tokens and deleted with them, proves possession on every token,
+	// refresh and PAR request and on every call of Client. A provider that
+	// answers with Bearer tokens anyway gets Bearer calls.
+	DPoP bool
+	// UsePAR makes every sign-in push its authorization request (RFC 9126)
+	// and requires the provider to offer a PAR endpoint. Without it, the
+	// request is pushed whenever discovery advertises one.
+	UsePAR bool
 	// ResponseMode is how the provider returns the authorization response:
 	// "query" (the default), a redirect whose URL carries the code, or
 	// "form_post" (OAuth 2.0 Form Post Response Mode), a form the browser
@@ -160,12 +170,13 @@ type Event struct {
 // Auth is a relying party of one provider. Its methods are safe for
 // concurrent use.
 type Auth struct {
-	cfg       Config
-	attempts  cipher.AEAD // seals login attempt cookies
-	secure    bool        // RedirectURL is https: attempt cookies are Secure
-	formPost  bool        // ResponseMode is form_post
-	provider  lazyProvider
-	refreshes singleflight.Group // by session token
+	cfg        Config
+	attempts   cipher.AEAD // seals login attempt cookies
+	secure     bool        // RedirectURL is https: attempt cookies are Secure
+	formPost   bool        // ResponseMode is form_post
+	provider   lazyProvider
+	refreshes  singleflight.Group // by session token
+	dpopNonces dpopNonces         // the provider's and APIs' latest DPoP nonces
 }
 
 // New checks cfg and returns an Auth. It does not contact the provider:
@@ -335,9 +346,16 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request, params url.Values) 
 			opts = append(opts, oauth2.SetAuthURLParam(k, v))
 		}
 	}
+	target := d.oauth.AuthCodeURL(state, opts...)
+	if d.parURL != "" {
+		if target, err = a.pushAuthorization(ctx, d, target); err != nil {
+			a.fail(w, r, "par_failed", err)
+			return
+		}
+	}
 	a.emit(ctx, Event{Kind: LoginStarted})
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, d.oauth.AuthCodeURL(state, opts...), http.StatusFound)
+	http.Redirect(w, r, target, http.StatusFound)
 }
 
 // Callback finishes a sign-in (OpenID Connect Core 3.1.2.5), from a GET or,
@@ -394,10 +412,24 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	}
 	tctx, cancel := context.WithTimeout(a.tokenContext(ctx, d), a.cfg.Timeout)
 	defer cancel()
+	var dpopKey []byte
+	if a.cfg.DPoP {
+		key, err := newSessionKey()
+		if err != nil {
+			a.callbackFail(w, r, newError("internal", err))
+			return
+		}
+		dpopKey = key.der
+		tctx = withDPoPKey(tctx, key.key)
+	}
 	tok, err := d.oauth.Exchange(tctx, code, oauth2.VerifierOption(tx.Verifier))
 	if err != nil {
 		a.exchangeFailed(w, r, err)
 		return
+	}
+	toks := tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry, TokenType: tok.TokenType}
+	if isDPoP(tok.TokenType) {
+		toks.DPoPKey = dpopKey
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
@@ -424,7 +456,7 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if needsUserinfo(claims) {
-		a.mergeUserinfo(ctx, d, claims, tok.AccessToken)
+		a.mergeUserinfo(ctx, d, claims, toks)
 	}
 	user := newUser(claims, marshalClaims(claims))
 
@@ -437,7 +469,7 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	sm.Put(ctx, sinceKey, now)
 	a.touch(ctx, now)
 	sm.Put(ctx, userKey, user)
-	toks := tokens{IDToken: rawID, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry}
+	toks.IDToken = rawID
 	if err := a.saveTokens(ctx, sm.Token(ctx), toks, user.SID, user.Subject, now.Add(sm.Lifetime)); err != nil {
 		a.callbackFail(w, r, newError("session_store", err))
 		return

@@ -24,6 +24,7 @@ type discovered struct {
 	// client as authMethod chose.
 	tokenClient *http.Client
 	authMethod  string
+	parURL      string // the PAR endpoint; empty: authorization requests go through the browser
 }
 
 // lazyProvider discovers the provider on first use rather than at startup,
@@ -104,6 +105,10 @@ func (a *Auth) discover(ctx context.Context) (*discovered, error) {
 		Algs        []string `json:"id_token_signing_alg_values_supported"`
 		// RFC 9207: the provider puts iss in every authorization response.
 		IssParameter bool `json:"authorization_response_iss_parameter_supported"`
+		// RFC 9126: where authorization requests are pushed, and whether
+		// the provider takes them no other way.
+		PAR         string `json:"pushed_authorization_request_endpoint"`
+		PARRequired bool   `json:"require_pushed_authorization_requests"`
 	}
 	if err := p.Claims(&meta); err != nil {
 		return nil, err
@@ -126,8 +131,11 @@ func (a *Auth) discover(ctx context.Context) (*discovered, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
+	if meta.PAR == "" && (a.cfg.UsePAR || meta.PARRequired) {
+		return nil, errors.New("login: pushed authorization requests are required, but the provider advertises no pushed_authorization_request_endpoint")
+	}
 	tokenClient := &http.Client{Transport: &clientAuthTransport{base: base, signer: signer,
-		endpoints: []string{ep.TokenURL}, now: a.cfg.Now}, Timeout: a.cfg.HTTPClient.Timeout}
+		endpoints: []string{ep.TokenURL, meta.PAR}, nonces: &a.dpopNonces, now: a.cfg.Now}, Timeout: a.cfg.HTTPClient.Timeout}
 	algs := signingAlgs(meta.Algs)
 	if meta.JWKS == "" || len(algs) == 0 {
 		return nil, errors.New("discovery document lacks jwks_uri or a supported ID token signing algorithm")
@@ -153,6 +161,7 @@ func (a *Auth) discover(ctx context.Context) (*discovered, error) {
 		sendsIss:    meta.IssParameter,
 		tokenClient: tokenClient,
 		authMethod:  method,
+		parURL:      meta.PAR,
 	}, nil
 }
 

@@ -72,19 +72,26 @@ func (a *Auth) loadTokens(ctx context.Context, sessionToken string) (tokensRecor
 // provider refuses ends the session: the error is then an *Error with
 // status 401.
 func (a *Auth) AccessToken(r *http.Request) (string, error) {
+	t, err := a.currentTokens(r)
+	return t.AccessToken, err
+}
+
+// currentTokens are the session's tokens, refreshed first when the access
+// token is about to expire, as AccessToken describes.
+func (a *Auth) currentTokens(r *http.Request) (tokens, error) {
 	ctx := r.Context()
 	if _, ok := a.User(r); !ok {
-		return "", ErrNotSignedIn
+		return tokens{}, ErrNotSignedIn
 	}
 	token := a.cfg.Sessions.Token(ctx)
 	rec, found, err := a.loadTokens(ctx, token)
 	switch {
 	case err != nil:
-		return "", storeError(err)
+		return tokens{}, storeError(err)
 	case !found:
-		return "", a.endSession(ctx, nil)
+		return tokens{}, a.endSession(ctx, nil)
 	case a.fresh(rec.tokens) || rec.tokens.RefreshToken == "":
-		return rec.tokens.AccessToken, nil
+		return rec.tokens, nil
 	}
 	// The refresh outlives this request if the client goes away: the
 	// provider may already have rotated the refresh token, and the new one
@@ -95,18 +102,18 @@ func (a *Auth) AccessToken(r *http.Request) (string, error) {
 	var res singleflight.Result
 	select {
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return tokens{}, ctx.Err()
 	case res = <-ch:
 	}
 	if res.Err != nil {
 		a.emit(ctx, Event{Kind: RefreshFailed})
 		var e *Error
 		if errors.As(res.Err, &e) && e.Status == http.StatusUnauthorized {
-			return "", a.endSession(ctx, res.Err)
+			return tokens{}, a.endSession(ctx, res.Err)
 		}
-		return "", res.Err
+		return tokens{}, res.Err
 	}
-	return res.Val.(tokens).AccessToken, nil
+	return res.Val.(tokens), nil
 }
 
 // endSession destroys the session whose tokens are gone or refused, and its
@@ -159,6 +166,14 @@ func (a *Auth) refresh(ctx context.Context, sessionToken string) (tokens, error)
 	}
 	tctx, cancelCall := context.WithTimeout(a.tokenContext(ctx, d), a.cfg.Timeout)
 	defer cancelCall()
+	if rec.tokens.DPoPKey != nil {
+		// A bound refresh token works only with the session's key.
+		key, err := parseDPoPKey(rec.tokens.DPoPKey)
+		if err != nil {
+			return tokens{}, sessionEnded(err)
+		}
+		tctx = withDPoPKey(tctx, key)
+	}
 	nt, err := d.oauth.TokenSource(tctx, &oauth2.Token{RefreshToken: rec.tokens.RefreshToken}).Token()
 	if err != nil {
 		var re *oauth2.RetrieveError
@@ -169,16 +184,26 @@ func (a *Auth) refresh(ctx context.Context, sessionToken string) (tokens, error)
 		}
 		return tokens{}, newError("refresh_failed", err)
 	}
-	t := tokens{IDToken: rec.tokens.IDToken, AccessToken: nt.AccessToken, RefreshToken: nt.RefreshToken, Expiry: nt.Expiry}
+	t := tokens{IDToken: rec.tokens.IDToken, AccessToken: nt.AccessToken, RefreshToken: nt.RefreshToken, Expiry: nt.Expiry,
+		TokenType: nt.TokenType}
+	if isDPoP(nt.TokenType) {
+		t.DPoPKey = rec.tokens.DPoPKey
+	}
 	if t.RefreshToken == "" {
 		t.RefreshToken = rec.tokens.RefreshToken // the provider does not rotate them
 	}
 	if raw, _ := nt.Extra("id_token").(string); raw != "" {
-		// A refreshed ID token must be valid and of the same user (Core 12.2);
-		// it serves as the logout hint.
-		if idt, err := d.verifier.Verify(ctx, raw); err == nil && idt.Subject == rec.sub {
-			t.IDToken = raw
+		// A refreshed ID token must be valid, of the same issuer (which the
+		// verifier checks) and of the same user (Core 12.2); it serves as
+		// the logout hint. One that is not is refused with its tokens.
+		idt, err := d.verifier.Verify(ctx, raw)
+		if err == nil && idt.Subject != rec.sub {
+			err = errors.New("the refreshed ID token is of another subject")
 		}
+		if err != nil {
+			return tokens{}, newError("refresh_failed", err)
+		}
+		t.IDToken = raw
 	}
 	if err := a.saveTokens(ctx, sessionToken, t, rec.sid, rec.sub, rec.expiry); err != nil {
 		return tokens{}, storeError(err)
@@ -191,11 +216,32 @@ func (a *Auth) refresh(ctx context.Context, sessionToken string) (tokens, error)
 // access token, refreshed as AccessToken does. Each of its calls is bounded
 // by Config.Timeout unless Config.HTTPClient sets a Timeout of its own.
 func (a *Auth) Client(r *http.Request) (*http.Client, error) {
-	at, err := a.AccessToken(r)
+	t, err := a.currentTokens(r)
 	if err != nil {
 		return nil, err
 	}
-	c := oauth2.NewClient(a.clientContext(r.Context()), staticToken(at))
+	return a.apiClient(r.Context(), t)
+}
+
+// apiClient is a client that calls APIs with the access token of t: with
+// Authorization: Bearer, or DPoP and a proof for tokens bound to the
+// session's key.
+func (a *Auth) apiClient(ctx context.Context, t tokens) (*http.Client, error) {
+	var c *http.Client
+	if t.DPoPKey != nil {
+		key, err := parseDPoPKey(t.DPoPKey)
+		if err != nil {
+			return nil, err
+		}
+		base := a.cfg.HTTPClient.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		c = &http.Client{Transport: &dpopAPITransport{base: base, key: key, accessToken: t.AccessToken,
+			nonces: &a.dpopNonces, now: a.cfg.Now}, Timeout: a.cfg.HTTPClient.Timeout}
+	} else {
+		c = oauth2.NewClient(a.clientContext(ctx), staticToken(t.AccessToken))
+	}
 	if c.Timeout == 0 {
 		c.Timeout = a.cfg.Timeout
 	}

@@ -80,6 +80,11 @@ type tokens struct {
 	AccessToken  string
 	RefreshToken string
 	Expiry       time.Time
+	// TokenType is the token response's token_type: Bearer or DPoP.
+	TokenType string `json:",omitempty"`
+	// DPoPKey is the session's DPoP private key (PKCS #8) when the tokens
+	// are bound to it.
+	DPoPKey []byte `json:",omitempty"`
 }
 
 const (

@@ -76,13 +76,18 @@ func needsUserinfo(claims map[string]any) bool {
 
 // mergeUserinfo adds to claims what userinfo has and the ID token has not.
 // Userinfo of another subject is ignored (Core 5.3.2).
-func (a *Auth) mergeUserinfo(ctx context.Context, d *discovered, claims map[string]any, accessToken string) {
-	if d.provider.UserInfoEndpoint() == "" || accessToken == "" {
+func (a *Auth) mergeUserinfo(ctx context.Context, d *discovered, claims map[string]any, t tokens) {
+	if d.provider.UserInfoEndpoint() == "" || t.AccessToken == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(a.clientContext(ctx), a.cfg.Timeout)
+	client, err := a.apiClient(ctx, t)
+	if err != nil {
+		a.cfg.Logger.WarnContext(ctx, "userinfo request failed; using ID token claims only", "error", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, client), a.cfg.Timeout)
 	defer cancel()
-	info, err := d.provider.UserInfo(ctx, staticToken(accessToken))
+	info, err := d.provider.UserInfo(ctx, staticToken(t.AccessToken))
 	if err != nil {
 		a.cfg.Logger.WarnContext(ctx, "userinfo request failed; using ID token claims only", "error", err)
 		return

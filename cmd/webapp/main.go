@@ -225,6 +225,8 @@ var environment = []variable{
 	{"OIDC_CLIENT_SECRET", "", "client secret registered with that provider"},
 	{"OIDC_SCOPES", "openid profile email", "scopes to request, space-separated; must contain openid"},
 	{"OIDC_CLIENT_KEY_FILE", "", "private key (PEM or JWK) for private_key_jwt instead of the client secret; Auth0 too"},
+	{"OIDC_USE_PAR", "false", "true requires pushed authorization requests; without it they are used when the provider offers them"},
+	{"OIDC_DPOP", "false", "true binds each session's tokens to a key of its own (DPoP), kept with its tokens"},
 	{"OIDC_RESPONSE_MODE", "query", "query, or form_post: the provider posts the sign-in response to /callback"},
 	{"AUTH0_AUDIENCE", "", "Auth0 API identifier: the access token is for that API"},
 	{"SESSION_STORE", "sqlite:sessions.db", "sqlite:PATH, memory, redis://host:port/db, rediss://... or postgres://..."},

@@ -82,7 +82,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	}
 	lc.ClientID, lc.ClientSecret = cfg.ClientID, cfg.ClientSecret
 	lc.ClientKey, lc.ClientKeyID = cfg.ClientKey, cfg.ClientKeyID
-	lc.ResponseMode = cfg.ResponseMode
+	lc.ResponseMode, lc.UsePAR, lc.DPoP = cfg.ResponseMode, cfg.UsePAR, cfg.DPoP
 	lc.RedirectURL, lc.PostLogoutRedirectURL = cfg.CallbackURL(), cfg.HomeURL()
 	lc.Scopes = cfg.Scopes
 	lc.Sessions, lc.Store = sm, store

@@ -53,6 +53,10 @@ type Config struct {
 	ClientKeyID string
 	// ResponseMode is OIDC_RESPONSE_MODE: query (or empty) or form_post.
 	ResponseMode string
+	// UsePAR, OIDC_USE_PAR, requires pushed authorization requests.
+	UsePAR bool
+	// DPoP, OIDC_DPOP, binds the session's tokens to a key of its own.
+	DPoP bool
 
 	LogFormat string // text or json
 	LogLevel  slog.Level
@@ -101,6 +105,17 @@ func Load(getenv func(string) string) (Config, error) {
 			return def
 		}
 		return d
+	}
+
+	boolean := func(k string) bool {
+		switch v := strings.ToLower(env(k)); v {
+		case "", "false", "0":
+			return false
+		case "true", "1":
+			return true
+		}
+		bad("%s=%q: want true or false", k, env(k))
+		return false
 	}
 
 	c := Config{
@@ -207,6 +222,8 @@ func Load(getenv func(string) string) (Config, error) {
 			bad("OIDC_CLIENT_KEY_FILE=%q: %v", path, err)
 		}
 	}
+	c.UsePAR = boolean("OIDC_USE_PAR")
+	c.DPoP = boolean("OIDC_DPOP")
 	switch c.ResponseMode = env("OIDC_RESPONSE_MODE"); c.ResponseMode {
 	case "", "query", "form_post":
 	default:
