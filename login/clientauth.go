@@ -49,7 +49,7 @@ const assertionLifetime = 60 * time.Second
 // client_secret_basic, client_secret_post or client_secret_jwt, the first
 // the provider offers.
 func authMethod(cfg *Config, advertised []string) (string, error) {
-	if advertised == nil {
+	if len(advertised) == 0 {
 		advertised = []string{ClientSecretBasic}
 	}
 	if cfg.ClientKey != nil {

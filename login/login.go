@@ -240,6 +240,10 @@ func New(cfg Config) (*Auth, error) {
 			http.Error(w, e.Title+": "+e.Message, e.Status)
 		}
 	}
+	if cfg.AttemptKey == nil && cfg.ClientSecret == "" {
+		cfg.Logger.Warn("login: no AttemptKey and no ClientSecret: login attempts are sealed with a key of this process, " +
+			"so with several instances a login completes only on the one that started it; set Config.AttemptKey")
+	}
 	attempts, err := newAttemptCipher(cfg.AttemptKey, cfg.ClientSecret)
 	if err != nil {
 		return nil, fmt.Errorf("login: AttemptKey: %w", err)

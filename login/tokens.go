@@ -2,7 +2,14 @@ package login
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -30,15 +37,73 @@ func tokensKeyOf(sessionToken string) string { return tokensPrefix + sessionToke
 
 // saveTokens writes the tokens record of a session; it carries the
 // session's sid and sub, so deleting the sessions of a sid or sub deletes
-// their tokens too.
+// their tokens too. The tokens are sealed with a key derived from the
+// session token, which the store never holds (it keeps its hash): whoever
+// reads the store cannot use them.
 func (a *Auth) saveTokens(ctx context.Context, sessionToken string, t tokens, sid, sub string, expiry time.Time) error {
+	sealed, err := sealTokens(sessionToken, t)
+	if err != nil {
+		return err
+	}
 	b, err := sessionstore.Codec{}.Encode(expiry, map[string]any{
-		tokensKey: t, sessionstore.SIDKey: sid, sessionstore.SubjectKey: sub,
+		sealedTokensKey: sealed, sessionstore.SIDKey: sid, sessionstore.SubjectKey: sub,
 	})
 	if err != nil {
 		return err
 	}
 	return a.cfg.Store.CommitCtx(ctx, tokensKeyOf(sessionToken), b, expiry)
+}
+
+// sealedTokensKey holds a tokens record's sealed tokens; records from
+// before hold them in the clear under tokensKey, and are still read.
+const sealedTokensKey = "login.tokens.sealed"
+
+// tokensInfo separates the tokens record's key from any other use of a
+// session token.
+const tokensInfo = "gologin tokens record v1"
+
+// tokensCipher is the AEAD of a session's tokens record.
+func tokensCipher(sessionToken string) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, []byte(sessionToken), nil, tokensInfo, 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+func sealTokens(sessionToken string, t tokens) ([]byte, error) {
+	aead, err := tokensCipher(sessionToken)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := json.Marshal(t)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
+	rand.Read(nonce) // crypto/rand.Read never fails
+	return aead.Seal(nonce, nonce, plain, nil), nil
+}
+
+func openTokens(sessionToken string, sealed []byte) (tokens, error) {
+	aead, err := tokensCipher(sessionToken)
+	if err != nil {
+		return tokens{}, err
+	}
+	n := aead.NonceSize()
+	if len(sealed) < n {
+		return tokens{}, errors.New("login: tokens record too short")
+	}
+	plain, err := aead.Open(nil, sealed[:n], sealed[n:], nil)
+	if err != nil {
+		return tokens{}, fmt.Errorf("login: tokens record: %w", err)
+	}
+	var t tokens
+	return t, json.Unmarshal(plain, &t)
 }
 
 // tokensRecord is a decoded tokens record.
@@ -58,6 +123,12 @@ func (a *Auth) loadTokens(ctx context.Context, sessionToken string) (tokensRecor
 		return tokensRecord{}, false, err
 	}
 	t, ok := values[tokensKey].(tokens)
+	if sealed, isSealed := values[sealedTokensKey].([]byte); isSealed {
+		if t, err = openTokens(sessionToken, sealed); err != nil {
+			return tokensRecord{}, false, err
+		}
+		ok = true
+	}
 	sid, _ := values[sessionstore.SIDKey].(string)
 	sub, _ := values[sessionstore.SubjectKey].(string)
 	return tokensRecord{tokens: t, sid: sid, sub: sub, expiry: expiry}, ok, nil

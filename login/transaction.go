@@ -69,11 +69,13 @@ func newAttemptCipher(key []byte, clientSecret string) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-// txCookieName is the name of state's attempt cookie: a digest, so the
-// name has only cookie-safe characters whatever the state holds.
+// txCookieName is the name of state's attempt cookie: 128 bits of its
+// SHA-256, so the name has only cookie-safe characters whatever the state
+// holds, and the name, which seals the cookie as its additional data,
+// binds the cookie to its state.
 func txCookieName(secure bool, state string) string {
 	sum := sha256.Sum256([]byte(state))
-	name := txCookiePrefix + hex.EncodeToString(sum[:8])
+	name := txCookiePrefix + hex.EncodeToString(sum[:16])
 	if secure {
 		// __Host- cookies are https-only, host-only and path=/ (RFC 6265bis).
 		return "__Host-" + name
@@ -132,6 +134,7 @@ func (a *Auth) saveTransaction(w http.ResponseWriter, r *http.Request, state str
 	type pending struct {
 		name    string
 		started time.Time
+		size    int
 	}
 	var open []pending
 	for _, c := range r.Cookies() {
@@ -143,12 +146,7 @@ func (a *Auth) saveTransaction(w http.ResponseWriter, r *http.Request, state str
 			http.SetCookie(w, a.attemptCookie(c.Name, ""))
 			continue
 		}
-		open = append(open, pending{c.Name, old.Started})
-	}
-	slices.SortFunc(open, func(a, b pending) int { return a.started.Compare(b.started) })
-	for len(open) >= MaxPendingLogins {
-		http.SetCookie(w, a.attemptCookie(open[0].name, ""))
-		open = open[1:]
+		open = append(open, pending{c.Name, old.Started, len(c.Name) + len(c.Value)})
 	}
 	name := txCookieName(a.secure, state)
 	value, err := a.sealTransaction(name, tx)
@@ -161,9 +159,26 @@ func (a *Auth) saveTransaction(w http.ResponseWriter, r *http.Request, state str
 	if err != nil {
 		return err
 	}
+	// The oldest attempts go first, beyond MaxPendingLogins or
+	// maxAttemptBytes: every request of the browser carries these cookies
+	// for ten minutes, and proxies refuse large Cookie headers.
+	slices.SortFunc(open, func(a, b pending) int { return a.started.Compare(b.started) })
+	total := len(name) + len(value)
+	for _, p := range open {
+		total += p.size
+	}
+	for len(open) > 0 && (len(open) >= MaxPendingLogins || total > maxAttemptBytes) {
+		http.SetCookie(w, a.attemptCookie(open[0].name, ""))
+		total -= open[0].size
+		open = open[1:]
+	}
 	http.SetCookie(w, a.attemptCookie(name, value))
 	return nil
 }
+
+// maxAttemptBytes bounds a browser's attempt cookies together, names and
+// values, under the 8 KiB a Cookie header may have at nginx's default.
+const maxAttemptBytes = 6 << 10
 
 // maxCookieSize is the name and value size every browser keeps (RFC 6265
 // 6.1 asks for at least 4096 bytes, attributes included).

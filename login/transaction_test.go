@@ -161,3 +161,34 @@ func TestLoginAttemptCookieStaysSmall(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginAttemptCookiesStayWithinHeaderLimits starts logins with the
+// longest return paths: the browser's attempt cookies stay small enough
+// together for proxies' Cookie header limits, and the newest completes.
+func TestLoginAttemptCookiesStayWithinHeaderLimits(t *testing.T) {
+	a := attemptAuth(t, "http://localhost:3000/callback")
+	start := time.Now()
+	var jar []*http.Cookie
+	for i := range 12 {
+		r := httptest.NewRequest("GET", "/login", nil)
+		for _, c := range jar {
+			r.AddCookie(c)
+		}
+		w := httptest.NewRecorder()
+		state := "state" + string(rune('A'+i))
+		if err := a.saveTransaction(w, r, state, transaction{ReturnTo: "/" + strings.Repeat("x", maxReturnTo-1), Started: start.Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+		jar = apply(jar, w.Result().Cookies())
+		total := 0
+		for _, c := range jar {
+			total += len(c.Name) + len(c.Value)
+		}
+		if total > maxAttemptBytes {
+			t.Fatalf("after %d logins the attempt cookies hold %d bytes, more than %d", i+1, total, maxAttemptBytes)
+		}
+		if _, ok, _ := take(a, jar, state, start.Add(time.Minute)); !ok {
+			t.Fatalf("login %d, the newest, does not complete", i+1)
+		}
+	}
+}

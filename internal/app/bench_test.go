@@ -356,7 +356,7 @@ func TestSessionRecordSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var total, idToken, claims int
+	var total, sealedTokens, claims int
 	for rows.Next() {
 		var token string
 		var data []byte
@@ -375,8 +375,8 @@ func TestSessionRecordSize(t *testing.T) {
 		for k, v := range values {
 			keys = append(keys, k)
 			rv := reflect.ValueOf(v)
-			if f := fieldLen(rv, "IDToken"); f > 0 {
-				idToken = f
+			if b, ok := v.([]byte); ok && k == "login.tokens.sealed" {
+				sealedTokens = len(b)
 			}
 			if f := fieldLen(rv, "ClaimsJSON"); f > 0 {
 				claims = f
@@ -389,10 +389,10 @@ func TestSessionRecordSize(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if idToken == 0 || claims == 0 || total < idToken+claims {
-		t.Fatalf("records of %d bytes in all, ID token %d bytes, claims %d bytes: want the user and the tokens stored", total, idToken, claims)
+	if sealedTokens == 0 || claims == 0 || total < sealedTokens+claims {
+		t.Fatalf("records of %d bytes in all, sealed tokens %d bytes, claims %d bytes: want the user and the sealed tokens stored", total, sealedTokens, claims)
 	}
-	t.Logf("in all %d bytes, of which the ID token %d and the claims JSON %d", total, idToken, claims)
+	t.Logf("in all %d bytes, of which the sealed tokens %d and the claims JSON %d", total, sealedTokens, claims)
 	t.Logf("session cookie: %d bytes as name=value (%s=<%d characters>)",
 		len(cookie.Name)+1+len(cookie.Value), cookie.Name, len(cookie.Value))
 }
