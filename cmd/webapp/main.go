@@ -27,6 +27,7 @@ import (
 	"github.com/gologin/gologin/internal/gcfloor"
 	"github.com/gologin/gologin/internal/httpserver"
 	"github.com/gologin/gologin/login"
+	"github.com/gologin/gologin/sessionstore/storeurl"
 )
 
 // gcHeapFloor is the smallest heap goal the garbage collector gets: with a
@@ -298,6 +299,11 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // be fetched and matches its issuer; the configuration itself is valid by now.
 func check(ctx context.Context, cfg config.Config, a *app.App, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "configuration valid: %s\n", a.Describe())
+	// The app itself starts with its store down; a check says so.
+	if err := a.PingStore(ctx); err != nil {
+		return fmt.Errorf("SESSION_STORE=%s does not answer: %w", storeurl.Describe(cfg.SessionStore), err)
+	}
+	fmt.Fprintln(stdout, "session store: answers")
 	if cfg.Provider == config.Dev {
 		fmt.Fprintln(stdout, "provider: the embedded development provider (no discovery to check)")
 		return nil

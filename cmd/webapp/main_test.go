@@ -51,6 +51,8 @@ func TestCheckConfig(t *testing.T) {
 		{"invalid configuration", map[string]string{"PORT": "x", "LOG_FORMAT": "xml"}, "LOG_FORMAT", ""},
 		{"development provider on all interfaces", map[string]string{"LISTEN_ADDR": ":3000"}, "LISTEN_ADDR", ""},
 		{"ports in use", map[string]string{"LISTEN_ADDR": busy, "METRICS_ADDR": busyMetrics}, "", "configuration valid"},
+		// The app would start and answer 503; the check says why.
+		{"session store unreachable", map[string]string{"SESSION_STORE": fmt.Sprintf("redis://127.0.0.1:%d/0", freePort(t))}, "SESSION_STORE=redis", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

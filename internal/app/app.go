@@ -290,6 +290,9 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.Serv
 // Discover fetches the provider's discovery document and keys now.
 func (a *App) Discover(ctx context.Context) error { return a.auth.Discover(ctx) }
 
+// PingStore reports whether the session store answers.
+func (a *App) PingStore(ctx context.Context) error { return a.store.Ping(ctx) }
+
 // Issuer is the provider's issuer URL.
 func (a *App) Issuer() string { return a.auth.Issuer() }
 

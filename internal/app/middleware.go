@@ -163,9 +163,13 @@ func canonicalHost(hostport, scheme string) string {
 	return net.JoinHostPort(host, port)
 }
 
-// forwarded reports whether h holds a proxy's forwarding headers.
+// forwarded reports whether h holds a header that proxies add. A proxy that
+// adds none and names APP_BASE_URL's host (or a plain TCP forwarder) still
+// gets through: this check catches the usual proxies, and the loopback-only
+// LISTEN_ADDR keeps the others on this machine.
 func forwarded(h http.Header) bool {
-	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host"} {
+	for _, k := range []string{"Forwarded", "Via", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+		"X-Forwarded-Port", "X-Forwarded-Server", "X-Real-Ip"} {
 		if _, ok := h[k]; ok {
 			return true
 		}

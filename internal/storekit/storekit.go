@@ -48,20 +48,37 @@ func Connect(ctx context.Context, done <-chan struct{}, log *slog.Logger, store 
 	}
 	log.Warn("session store unreachable: its calls fail until it answers", "store", store, "error", err)
 	go func() {
-		for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
+		// Tries end when the store closes, not only on their deadline.
+		stop, cancelAll := context.WithCancel(context.Background())
+		defer cancelAll()
+		go func() {
 			select {
 			case <-done:
+			case <-stop.Done():
+			}
+			cancelAll()
+		}()
+		for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
+			select {
+			case <-stop.Done():
 				return
 			case <-time.After(delay):
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(stop, 10*time.Second)
 			err := connect(ctx)
 			cancel()
-			if err == nil {
+			switch {
+			case err == nil:
 				log.Info("session store connected", "store", store)
 				return
+			case stop.Err() != nil:
+				return
+			case Unreachable(err):
+				log.Warn("session store still unreachable; will retry", "store", store, "error", err)
+			default:
+				// It answers now, but refuses: a configuration to fix.
+				log.Error("session store refuses the app; will retry", "store", store, "error", err)
 			}
-			log.Warn("session store still unreachable; will retry", "store", store, "error", err)
 		}
 	}()
 	return nil
