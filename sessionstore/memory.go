@@ -158,12 +158,14 @@ func (m *Memory) deleteAll(index map[string]map[string]struct{}, key string) int
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	tokens := index[key]
-	n := len(tokens)
+	n := 0
 	now := time.Now()
-	for token := range tokens {
-		m.remove(token) // removes token from tokens too, which range allows
+	for token := range index[key] {
+		m.remove(token) // removes token from the set too, which range allows
 		m.revoke(token, now)
+		if !strings.HasPrefix(token, AuxPrefix) {
+			n++
+		}
 	}
 	return n
 }

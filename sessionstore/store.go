@@ -51,11 +51,13 @@ type Store interface {
 	// client's next request is a guest's. DeleteCtx revokes the token
 	// whether or not the store held it.
 	scs.CtxStore
-	// DeleteBySID deletes every session of the provider session sid,
-	// revoking their tokens, and reports how many it deleted.
+	// DeleteBySID deletes every session of the provider session sid, and
+	// their auxiliary records, revoking their tokens, and reports how many
+	// sessions it deleted.
 	DeleteBySID(ctx context.Context, sid string) (int, error)
-	// DeleteBySubject deletes every session of the user sub, revoking their
-	// tokens, and reports how many it deleted.
+	// DeleteBySubject deletes every session of the user sub, and their
+	// auxiliary records, revoking their tokens, and reports how many
+	// sessions it deleted.
 	DeleteBySubject(ctx context.Context, sub string) (int, error)
 	// Lock takes the named lock, shared by every process using the store,
 	// waiting until it is free or ctx ends; the lock lapses after ttl if not

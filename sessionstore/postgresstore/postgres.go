@@ -236,7 +236,7 @@ func (p *Store) deleteWhere(ctx context.Context, cond, arg string) (int, error) 
 	var n int
 	err := p.pool.QueryRow(ctx, `WITH d AS (DELETE FROM sessions WHERE `+cond+` RETURNING token, expiry),
 		r AS (INSERT INTO revoked (token, until) SELECT token, now() + $3::interval FROM d`+postgresKeepLater+`)
-		SELECT count(*) FROM d WHERE expiry > $2`, arg, time.Now(), p.revokeTTL).Scan(&n)
+		SELECT count(*) FROM d WHERE expiry > $2 AND NOT starts_with(token, $4)`, arg, time.Now(), p.revokeTTL, sessionstore.AuxPrefix).Scan(&n)
 	return n, err
 }
 

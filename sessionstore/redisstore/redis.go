@@ -293,10 +293,12 @@ return redis.call('DEL', KEYS[1])
 // one just in time could still write it back. (The set lists a token until
 // its session is deleted or moves to another sid or sub.)
 //
+// Auxiliary records are deleted too but not counted.
+//
 // KEYS: index set, expiries. ARGV: field ("sid" or "sub"), value, prefix,
-// how long to revoke (ms).
+// how long to revoke (ms), AuxPrefix.
 var redisDeleteIndexed = redis.NewScript(redisRevoke + `
-local field, value, prefix, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local field, value, prefix, ttl, aux = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local n = 0
 for _, token in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 	local skey = prefix .. 'session:' .. token
@@ -311,7 +313,8 @@ for _, token in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 		if sid ~= '' then redis.call('SREM', prefix .. 'sid:' .. sid, token) end
 		if sub ~= '' then redis.call('SREM', prefix .. 'sub:' .. sub, token) end
 		redis.call('ZREM', KEYS[2], token)
-		n = n + redis.call('DEL', skey)
+		local deleted = redis.call('DEL', skey)
+		if string.sub(token, 1, #aux) ~= aux then n = n + deleted end
 	end
 end
 redis.call('DEL', KEYS[1])
@@ -381,7 +384,7 @@ func (r *Store) deleteIndexed(ctx context.Context, field, value string) (int, er
 		return 0, nil // unindexed sessions have no set; "" names none of them
 	}
 	n, err := redisDeleteIndexed.Run(ctx, r.client,
-		[]string{r.prefix + field + ":" + value, r.expiriesKey()}, field, value, r.prefix, r.revokeMillis()).Int()
+		[]string{r.prefix + field + ":" + value, r.expiriesKey()}, field, value, r.prefix, r.revokeMillis(), sessionstore.AuxPrefix).Int()
 	return n, err
 }
 

@@ -274,7 +274,7 @@ func (s *Store) deleteWhere(ctx context.Context, cond, arg string) (int, error) 
 
 // deleteRevoking runs revoke, which records tombstones (?1 is arg, ?2 their
 // expiry), and then del (?1 is arg) in one transaction, and reports how
-// many sessions del deleted.
+// many sessions, not auxiliary records, del deleted.
 func (s *Store) deleteRevoking(ctx context.Context, revoke, del, arg string) (int, error) {
 	// The first statement writes, so the transaction holds SQLite's write
 	// lock from its start: no commit can come between the two.
@@ -286,15 +286,27 @@ func (s *Store) deleteRevoking(ctx context.Context, revoke, del, arg string) (in
 	if _, err := tx.ExecContext(ctx, revoke, arg, time.Now().Add(s.revokeTTL).UnixMilli()); err != nil {
 		return 0, err
 	}
-	res, err := tx.ExecContext(ctx, del, arg)
+	// Sessions are counted, auxiliary records only deleted.
+	rows, err := tx.QueryContext(ctx, del+` RETURNING substr(token, 1, ?2) = ?3`, arg, len(sessionstore.AuxPrefix), sessionstore.AuxPrefix)
 	if err != nil {
 		return 0, err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
+	n := 0
+	for rows.Next() {
+		var aux bool
+		if err := rows.Scan(&aux); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if !aux {
+			n++
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return 0, err
 	}
-	return int(n), tx.Commit()
+	return n, tx.Commit()
 }
 
 // Lock implements sessionstore.Store.
