@@ -106,7 +106,7 @@ type Config struct {
 	// LoginPath is where RequireUser sends guests. Default: /login.
 	LoginPath string
 
-	// Sessions keeps users and login attempts; its Codec must be
+	// Sessions keeps the signed-in users; its Codec must be
 	// sessionstore.Codec, so its store can find sessions by sid and sub.
 	Sessions *scs.SessionManager
 	// Store is Sessions' store (the default, when it is a sessionstore.Store).
@@ -192,7 +192,7 @@ func New(cfg Config) (*Auth, error) {
 		return nil, errors.New("login: Store is required: a sessionstore.Store, usually the one Sessions uses")
 	}
 	// Without it, stores cannot index sessions by sid and sub, and values
-	// such as login attempts cannot be stored.
+	// such as the user cannot be stored.
 	if _, ok := cfg.Sessions.Codec.(sessionstore.Codec); !ok {
 		return nil, errors.New("login: Sessions.Codec must be sessionstore.Codec{}")
 	}

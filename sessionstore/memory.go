@@ -25,7 +25,7 @@ type Memory struct {
 	done    chan struct{}
 	once    sync.Once
 
-	// revokeTTL is how long deletes revoke tokens: revokedFor, except in
+	// revokeTTL is how long deletes revoke tokens: RevokedFor, except in
 	// tests of tombstones' expiry.
 	revokeTTL time.Duration
 

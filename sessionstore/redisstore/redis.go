@@ -51,7 +51,7 @@ type Store struct {
 	err    error         // from the first Close
 	done   chan struct{} // closed by Close: stops connecting
 
-	// revokeTTL is how long deletes revoke tokens: revokedFor, except in
+	// revokeTTL is how long deletes revoke tokens: RevokedFor, except in
 	// tests of tombstones' expiry.
 	revokeTTL time.Duration
 }

@@ -40,7 +40,7 @@ type Store struct {
 	done chan struct{}
 	once sync.Once
 
-	// revokeTTL is how long deletes revoke tokens: revokedFor, except in
+	// revokeTTL is how long deletes revoke tokens: RevokedFor, except in
 	// tests of tombstones' expiry.
 	revokeTTL time.Duration
 }
