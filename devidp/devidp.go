@@ -1,8 +1,11 @@
 // Package devidp is a small OpenID Connect provider for development and
 // tests: discovery, JWKS, RS256-signed ID tokens, the authorization code flow
-// with PKCE, userinfo and RP-initiated logout. Its sign-in page asks for a
-// name and an email and accepts them without a password; each distinct email
-// is a distinct user. It must never face real users.
+// with PKCE, refresh tokens, userinfo, RP-initiated and back-channel logout,
+// client authentication by secret or by JWT (client_secret_jwt,
+// private_key_jwt), pushed authorization requests (PAR), DPoP-bound access
+// tokens and the form_post response mode. Its sign-in page asks for a name
+// and an email and accepts them without a password; each distinct email is a
+// distinct user. It must never face real users.
 package devidp
 
 import (
@@ -15,6 +18,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +37,21 @@ type Client struct {
 	// BackchannelLogoutURI, if set, receives a logout token (OpenID Connect
 	// Back-Channel Logout 1.0) when the user signs out at the provider.
 	BackchannelLogoutURI string
+	// Keys are the client's public signing keys, for private_key_jwt
+	// authentication at the token and PAR endpoints (RFC 7523, OpenID
+	// Connect Core 9): RSA keys of at least 2048 bits (RS256, PS256) or P-256
+	// keys (ES256). A key's KeyID, when set, is what an assertion's kid must
+	// name to pick it; its Algorithm, when set, is the only algorithm it is
+	// accepted with. A client with Keys and no Secret must authenticate with
+	// private_key_jwt. A client with a Secret may also use client_secret_jwt,
+	// if the secret is at least 32 bytes long (RFC 7518 3.2).
+	Keys []jose.JSONWebKey
+	// RequirePAR refuses the client's authorization requests unless they
+	// were pushed to the PAR endpoint first (RFC 9126).
+	RequirePAR bool
+	// RequireDPoP refuses the client's token requests that carry no DPoP
+	// proof (RFC 9449), so that all its access tokens are DPoP-bound.
+	RequireDPoP bool
 }
 
 // Config configures a Provider.
@@ -52,6 +71,20 @@ type Config struct {
 	// HTTPClient sends back-channel logout requests. Default: a client with
 	// a 5 s timeout.
 	HTTPClient *http.Client
+	// PAR offers a pushed authorization request endpoint (RFC 9126),
+	// advertised in discovery, which relying parties then use; without it
+	// the provider is one of the many that take authorization requests only
+	// through the browser. RequirePAR, or a client's RequirePAR, implies it.
+	PAR bool
+	// RequirePAR refuses every authorization request not pushed to the PAR
+	// endpoint first (RFC 9126), as Client.RequirePAR does for one client;
+	// discovery then says require_pushed_authorization_requests.
+	RequirePAR bool
+	// DPoPNonce makes the provider demand its own nonce in DPoP proofs
+	// (RFC 9449 8 and 9): a proof without the current nonce is answered
+	// with use_dpop_nonce and the nonce in a DPoP-Nonce header, so that
+	// relying parties' nonce retries are exercised.
+	DPoPNonce bool
 }
 
 // Lifetimes of what the provider issues.
@@ -60,7 +93,24 @@ const (
 	DefaultAccessTokenLifetime = time.Hour
 	IDTokenLifetime            = time.Hour
 	RefreshTokenLifetime       = 24 * time.Hour
-	maxPending                 = 100_000 // codes or access tokens held at once
+	// RequestURILifetime is how long a pushed authorization request's
+	// request_uri may be used; it works once.
+	RequestURILifetime = time.Minute
+	// MaxAssertionLifetime is the longest a client assertion may be valid
+	// for, from now to its exp: a long-lived assertion is a reusable
+	// credential, which is what assertions are meant not to be.
+	MaxAssertionLifetime = 5 * time.Minute
+	// DPoPProofWindow is how far a DPoP proof's iat may be from the
+	// provider's clock, either way.
+	DPoPProofWindow = time.Minute
+
+	maxPending = 100_000 // codes, tokens, pushed requests or jtis held at once
+	// signInLifetime is how long the sign-in page of a pushed request
+	// stays usable once its request_uri has been used.
+	signInLifetime = 30 * time.Minute
+	// dpopNonceLifetime is how often the DPoP nonce changes; the previous
+	// one stays valid, so a relying party never races a rotation.
+	dpopNonceLifetime = 5 * time.Minute
 )
 
 // Provider is an OpenID provider; it is an http.Handler for the paths under
@@ -77,11 +127,23 @@ type Provider struct {
 	access  time.Duration
 	client  *http.Client
 	mux     *http.ServeMux
+	// par, requirePAR and nonces are Config.PAR (or implied by a
+	// requirement of PAR), Config.RequirePAR and Config.DPoPNonce.
+	par, requirePAR, nonces bool
+	now                     func() time.Time // time.Now; tests move it
 
 	mu      sync.Mutex
 	codes   map[string]grant
 	tokens  map[string]grant
 	refresh map[string]grant
+	pushed  map[string]pushedRequest
+	// jtis and proofs are the client assertions' and DPoP proofs' jti
+	// values seen, until they could no longer be accepted anyway.
+	jtis, proofs map[string]time.Time
+	// nonce and prevNonce are the DPoP nonces accepted; nonce was made at
+	// nonceSince.
+	nonce, prevNonce string
+	nonceSince       time.Time
 }
 
 // grant is what a code or access token stands for.
@@ -95,7 +157,12 @@ type grant struct {
 	sid         string
 	authTime    time.Time
 	expires     time.Time
+	// jkt is the RFC 7638 thumbprint of the DPoP key the tokens of the
+	// grant are bound to (cnf.jkt, RFC 9449 6), or empty for bearer tokens.
+	jkt string
 }
+
+func (g grant) expiry() time.Time { return g.expires }
 
 // User is a person signed in at the provider.
 type User struct {
@@ -149,6 +216,14 @@ func New(cfg Config) (*Provider, error) {
 		codes:   make(map[string]grant),
 		tokens:  make(map[string]grant),
 		refresh: make(map[string]grant),
+		pushed:  make(map[string]pushedRequest),
+		jtis:    make(map[string]time.Time),
+		proofs:  make(map[string]time.Time),
+
+		par:        cfg.PAR || cfg.RequirePAR || slices.ContainsFunc(cfg.Clients, func(c Client) bool { return c.RequirePAR }),
+		requirePAR: cfg.RequirePAR,
+		nonces:     cfg.DPoPNonce,
+		now:        time.Now,
 	}
 	if p.access <= 0 {
 		p.access = DefaultAccessTokenLifetime
@@ -160,6 +235,9 @@ func New(cfg Config) (*Provider, error) {
 		p.defName, p.defMail = "Demo User", "demo@example.com"
 	}
 	for _, c := range cfg.Clients {
+		if err := checkClientKeys(c); err != nil {
+			return nil, err
+		}
 		p.clients[c.ID] = c
 	}
 	p.mux = http.NewServeMux()
@@ -183,6 +261,9 @@ func (p *Provider) routes() {
 	p.mux.HandleFunc("GET "+b+"/authorize", p.handleAuthorize)
 	p.mux.HandleFunc("POST "+b+"/authorize", p.handleSignIn)
 	p.mux.HandleFunc("POST "+b+"/token", p.handleToken)
+	if p.par {
+		p.mux.HandleFunc("POST "+b+"/par", p.handlePAR)
+	}
 	p.mux.HandleFunc(b+"/userinfo", p.handleUserinfo)
 	p.mux.HandleFunc("GET "+b+"/logout", p.handleEndSession)
 	p.mux.HandleFunc("GET "+b+"/avatar.svg", handleAvatar)
@@ -196,15 +277,18 @@ func (p *Provider) endpoint(path string) string {
 	return strings.TrimSuffix(p.issuer, "/") + path
 }
 
-// store keeps g under a fresh random key in m; it refuses when too many are
+// expiring is what the provider keeps for a limited time.
+type expiring interface{ expiry() time.Time }
+
+// store keeps v under a fresh random key in m; it refuses when too many are
 // outstanding so anonymous requests cannot grow memory without bound.
-func (p *Provider) store(m map[string]grant, g grant) (string, bool) {
+func store[V expiring](p *Provider, m map[string]V, v V) (string, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(m) >= maxPending {
-		now := time.Now()
+		now := p.now()
 		for k, v := range m {
-			if now.After(v.expires) {
+			if now.After(v.expiry()) {
 				delete(m, k)
 			}
 		}
@@ -213,8 +297,30 @@ func (p *Provider) store(m map[string]grant, g grant) (string, bool) {
 		}
 	}
 	k := rand.Text()
-	m[k] = g
+	m[k] = v
 	return k, true
+}
+
+// seen reports whether key is in the replay set m, and otherwise adds it
+// until until; p.mu must be held. A full set counts as seen: refusing is
+// safe, forgetting is not.
+func (p *Provider) seen(m map[string]time.Time, key string, until time.Time) bool {
+	now := p.now()
+	if exp, ok := m[key]; ok && !now.After(exp) {
+		return true
+	}
+	if len(m) >= maxPending {
+		for k, exp := range m {
+			if now.After(exp) {
+				delete(m, k)
+			}
+		}
+		if len(m) >= maxPending {
+			return true
+		}
+	}
+	m[key] = until
+	return false
 }
 
 // revoke forgets every access and refresh token of the provider session sid.
@@ -238,8 +344,26 @@ func (p *Provider) take(m map[string]grant, k string, once bool) (grant, bool) {
 	if once {
 		delete(m, k)
 	}
-	if !ok || time.Now().After(g.expires) {
+	if !ok || p.now().After(g.expires) {
 		return grant{}, false
 	}
 	return g, true
+}
+
+// takeIf is take for a grant that is used up only if match accepts it, so
+// that a refused attempt leaves it to its rightful holder. found is false
+// for an unknown or expired key.
+func (p *Provider) takeIf(m map[string]grant, k string, match func(grant) bool) (g grant, found, matched bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	g, ok := m[k]
+	if !ok || p.now().After(g.expires) {
+		delete(m, k)
+		return grant{}, false, false
+	}
+	if !match(g) {
+		return g, true, false
+	}
+	delete(m, k)
+	return g, true, true
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -26,24 +27,31 @@ const crypto256 = crypto.SHA256
 var scopesSupported = []string{"openid", "profile", "email", "offline_access"}
 
 func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                         p.issuer,
-		"authorization_endpoint":                         p.endpoint("/authorize"),
-		"token_endpoint":                                 p.endpoint("/token"),
-		"userinfo_endpoint":                              p.endpoint("/userinfo"),
-		"jwks_uri":                                       p.endpoint("/jwks"),
-		"end_session_endpoint":                           p.endpoint("/logout"),
-		"response_types_supported":                       []string{"code"},
-		"response_modes_supported":                       []string{"query"},
-		"grant_types_supported":                          []string{"authorization_code"},
-		"subject_types_supported":                        []string{"public"},
-		"id_token_signing_alg_values_supported":          []string{"RS256"},
-		"scopes_supported":                               scopesSupported,
-		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post"},
-		"code_challenge_methods_supported":               []string{"S256"},
-		"claims_supported":                               []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "name", "email", "email_verified", "picture"},
-		"authorization_response_iss_parameter_supported": true,
-	})
+	doc := map[string]any{
+		"issuer":                                           p.issuer,
+		"authorization_endpoint":                           p.endpoint("/authorize"),
+		"token_endpoint":                                   p.endpoint("/token"),
+		"userinfo_endpoint":                                p.endpoint("/userinfo"),
+		"jwks_uri":                                         p.endpoint("/jwks"),
+		"end_session_endpoint":                             p.endpoint("/logout"),
+		"response_types_supported":                         []string{"code"},
+		"response_modes_supported":                         []string{"query", "form_post"},
+		"grant_types_supported":                            []string{"authorization_code", "refresh_token"},
+		"subject_types_supported":                          []string{"public"},
+		"id_token_signing_alg_values_supported":            []string{"RS256"},
+		"scopes_supported":                                 scopesSupported,
+		"token_endpoint_auth_methods_supported":            authMethodsSupported,
+		"token_endpoint_auth_signing_alg_values_supported": algNames(assertionAlgs),
+		"dpop_signing_alg_values_supported":                algNames(dpopAlgs),
+		"code_challenge_methods_supported":                 []string{"S256"},
+		"claims_supported":                                 []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "name", "email", "email_verified", "picture"},
+		"authorization_response_iss_parameter_supported":   true,
+	}
+	if p.par {
+		doc["pushed_authorization_request_endpoint"] = p.endpoint("/par")
+		doc["require_pushed_authorization_requests"] = p.requirePAR
+	}
+	writeJSON(w, http.StatusOK, doc)
 }
 
 func (p *Provider) handleJWKS(w http.ResponseWriter, r *http.Request) {
@@ -53,12 +61,32 @@ func (p *Provider) handleJWKS(w http.ResponseWriter, r *http.Request) {
 // authRequest is a validated authorization request (OpenID Connect Core 3.1.2.1).
 type authRequest struct {
 	ClientID, RedirectURI, State, Nonce, Scope, Challenge string
+	// ResponseMode is "query" or "form_post"; empty means query.
+	ResponseMode string
+	// RequestURI is the request_uri of a request pushed to the PAR
+	// endpoint: its sign-in form carries that alone, so that what was
+	// pushed cannot be changed in the browser.
+	RequestURI string
 }
 
-// parseAuthRequest validates the request parameters. A bad client or
-// redirect URI is shown as a page (redirecting would be an open redirect);
-// other problems go back to the client as an error response.
-func (p *Provider) parseAuthRequest(w http.ResponseWriter, r *http.Request, form url.Values) (authRequest, bool) {
+// authError is a refused authorization request: a page to show when the
+// client or its redirect URI is unverified (redirecting there would be an
+// open redirect), or else an error code to return to the client.
+type authError struct {
+	page       *errorPage
+	code, desc string
+}
+
+var (
+	unknownClientPage = &errorPage{Title: "Unknown application", Message: "The application that sent you here is not registered with the development provider (unknown client_id)."}
+	badCallbackPage   = &errorPage{Title: "Unregistered callback", Message: "The application asked to return to a callback URL that is not registered for it (redirect_uri)."}
+	noPushedPage      = &errorPage{Title: "Sign-in request not found", Message: "The application's pushed authorization request (request_uri) is unknown, has expired, was already used, or is another application's. Start signing in again from the application."}
+)
+
+// checkAuthRequest validates the parameters of an authorization request;
+// direct is false for one pushed to the PAR endpoint, which PAR's
+// requirement does not refuse.
+func (p *Provider) checkAuthRequest(form url.Values, direct bool) (authRequest, *authError) {
 	ar := authRequest{
 		ClientID:    form.Get("client_id"),
 		RedirectURI: form.Get("redirect_uri"),
@@ -69,37 +97,56 @@ func (p *Provider) parseAuthRequest(w http.ResponseWriter, r *http.Request, form
 	}
 	c, ok := p.clients[ar.ClientID]
 	if !ok {
-		p.page(w, http.StatusBadRequest, "error", errorPage{Title: "Unknown application", Message: "The application that sent you here is not registered with the development provider (unknown client_id)."})
-		return ar, false
+		return ar, &authError{page: unknownClientPage, code: "invalid_request", desc: "unknown client_id"}
 	}
 	if !slices.Contains(c.RedirectURIs, ar.RedirectURI) {
-		p.page(w, http.StatusBadRequest, "error", errorPage{Title: "Unregistered callback", Message: "The application asked to return to a callback URL that is not registered for it (redirect_uri)."})
-		return ar, false
+		return ar, &authError{page: badCallbackPage, code: "invalid_request", desc: "redirect_uri is not registered for the client"}
 	}
-	var problem string
+	// An unknown mode leaves ResponseMode empty, so that the refusal goes
+	// back the default way, in the query.
+	switch mode := form.Get("response_mode"); mode {
+	case "", "query", "form_post":
+		ar.ResponseMode = mode
+	default:
+		return ar, &authError{code: "invalid_request", desc: "response_mode must be query or form_post"}
+	}
 	switch {
+	case direct && (p.requirePAR || c.RequirePAR):
+		return ar, &authError{code: "invalid_request", desc: "authorization requests must be pushed to the PAR endpoint first (RFC 9126)"}
 	case form.Get("response_type") != "code":
-		problem = "unsupported_response_type"
+		return ar, &authError{code: "unsupported_response_type", desc: "response_type must be code"}
 	case !slices.Contains(strings.Fields(ar.Scope), "openid"):
-		problem = "invalid_scope"
+		return ar, &authError{code: "invalid_scope", desc: "scope must include openid"}
 	// PKCE S256 is required (RFC 9700 2.1.1): a development provider that
 	// let a client go without it would hide a client that forgets it.
 	case ar.Challenge == "" || form.Get("code_challenge_method") != "S256":
-		problem = "invalid_request"
+		return ar, &authError{code: "invalid_request", desc: "a PKCE code_challenge with code_challenge_method S256 is required"}
 	}
-	if problem != "" {
-		p.redirectError(w, r, ar, problem)
-		return ar, false
-	}
-	return ar, true
+	return ar, nil
 }
 
-func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, ar authRequest, code string) {
-	q := url.Values{"error": {code}, "iss": {p.issuer}}
-	if ar.State != "" {
-		q.Set("state", ar.State)
+// refuse shows the page of e, or returns its error to the client.
+func (p *Provider) refuse(w http.ResponseWriter, r *http.Request, ar authRequest, e *authError) {
+	if e.page != nil {
+		p.page(w, http.StatusBadRequest, "error", *e.page)
+		return
 	}
-	http.Redirect(w, r, withQuery(ar.RedirectURI, q), http.StatusFound)
+	p.respond(w, r, ar, url.Values{"error": {e.code}, "error_description": {e.desc}})
+}
+
+// respond sends the authorization response params, with the state and the
+// issuer (RFC 9207), to the client's redirect URI the way ar asked: in the
+// query of a redirect, or posted by the browser (form_post).
+func (p *Provider) respond(w http.ResponseWriter, r *http.Request, ar authRequest, params url.Values) {
+	params.Set("iss", p.issuer)
+	if ar.State != "" {
+		params.Set("state", ar.State)
+	}
+	if ar.ResponseMode == "form_post" {
+		p.formPost(w, ar.RedirectURI, params)
+		return
+	}
+	http.Redirect(w, r, withQuery(ar.RedirectURI, params), http.StatusFound)
 }
 
 type signInPage struct {
@@ -111,9 +158,22 @@ type signInPage struct {
 }
 
 func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
-	ar, ok := p.parseAuthRequest(w, r, r.URL.Query())
-	if !ok {
-		return
+	q := r.URL.Query()
+	var ar authRequest
+	if q.Has("request_uri") {
+		// Every parameter comes from the pushed request; others are
+		// ignored (RFC 9126 4).
+		var ok bool
+		if ar, ok = p.openPushed(q.Get("client_id"), q.Get("request_uri")); !ok {
+			p.page(w, http.StatusBadRequest, "error", *noPushedPage)
+			return
+		}
+	} else {
+		var e *authError
+		if ar, e = p.checkAuthRequest(q, true); e != nil {
+			p.refuse(w, r, ar, e)
+			return
+		}
 	}
 	p.page(w, http.StatusOK, "signin", signInPage{Request: ar, Name: p.defName, Email: p.defMail, Action: p.base + "/authorize"})
 }
@@ -125,16 +185,31 @@ func (p *Provider) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := r.PostForm
-	form.Set("response_type", "code")
-	if form.Get("code_challenge") != "" {
-		form.Set("code_challenge_method", "S256")
-	}
-	ar, ok := p.parseAuthRequest(w, r, form)
-	if !ok {
-		return
+	var ar authRequest
+	if form.Has("request_uri") {
+		var ok bool
+		if ar, ok = p.pushedSignIn(form.Get("client_id"), form.Get("request_uri")); !ok {
+			p.page(w, http.StatusBadRequest, "error", *noPushedPage)
+			return
+		}
+	} else {
+		form.Set("response_type", "code")
+		if form.Get("code_challenge") != "" {
+			form.Set("code_challenge_method", "S256")
+		}
+		var e *authError
+		if ar, e = p.checkAuthRequest(form, true); e != nil {
+			p.refuse(w, r, ar, e)
+			return
+		}
 	}
 	if form.Has("cancel") {
-		p.redirectError(w, r, ar, "access_denied")
+		if !p.closePushed(ar) {
+			p.page(w, http.StatusBadRequest, "error", *noPushedPage)
+			return
+		}
+		// No description: the user knows, and the client says it best.
+		p.respond(w, r, ar, url.Values{"error": {"access_denied"}})
 		return
 	}
 	u := User{Name: strings.TrimSpace(form.Get("name")), Email: strings.TrimSpace(form.Get("email"))}
@@ -142,20 +217,21 @@ func (p *Provider) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		p.page(w, http.StatusUnprocessableEntity, "signin", signInPage{Request: ar, Name: u.Name, Email: u.Email, Problem: problem, Action: p.base + "/authorize"})
 		return
 	}
-	now := time.Now()
-	code, ok := p.store(p.codes, grant{
+	// A pushed request signs in once, even when its form is posted twice.
+	if !p.closePushed(ar) {
+		p.page(w, http.StatusBadRequest, "error", *noPushedPage)
+		return
+	}
+	now := p.now()
+	code, ok := store(p, p.codes, grant{
 		client: ar.ClientID, redirectURI: ar.RedirectURI, nonce: ar.Nonce, challenge: ar.Challenge,
 		scope: ar.Scope, user: u, sid: rand.Text(), authTime: now, expires: now.Add(CodeLifetime),
 	})
 	if !ok {
-		p.redirectError(w, r, ar, "temporarily_unavailable")
+		p.respond(w, r, ar, url.Values{"error": {"temporarily_unavailable"}, "error_description": {"too many outstanding codes"}})
 		return
 	}
-	q := url.Values{"code": {code}, "iss": {p.issuer}}
-	if ar.State != "" {
-		q.Set("state", ar.State)
-	}
-	http.Redirect(w, r, withQuery(ar.RedirectURI, q), http.StatusFound)
+	p.respond(w, r, ar, url.Values{"code": {code}})
 }
 
 func (u User) validate() string {
@@ -185,13 +261,41 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusBadRequest, "invalid_request", "unreadable form")
 		return
 	}
-	client, ok := p.authenticate(r)
-	if !ok {
-		tokenError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+	if p.nonces {
+		w.Header().Set("DPoP-Nonce", p.dpopNonce())
+	}
+	auth, problem := p.authenticate(r, p.issuer, p.endpoint("/token"))
+	if problem != "" {
+		tokenError(w, http.StatusUnauthorized, "invalid_client", problem)
+		return
+	}
+	client := auth.client
+	grantType := r.PostForm.Get("grant_type")
+	if grantType != "authorization_code" && grantType != "refresh_token" {
+		tokenError(w, http.StatusBadRequest, "unsupported_grant_type", "authorization_code and refresh_token are supported")
+		return
+	}
+	var proof *dpopProof
+	if proofs := r.Header.Values("DPoP"); len(proofs) > 0 || client.RequireDPoP {
+		var e *dpopError
+		if proof, e = p.checkProof(proofs, http.MethodPost, p.endpoint("/token"), ""); e != nil {
+			tokenError(w, http.StatusBadRequest, e.code, e.desc)
+			return
+		}
+	}
+	// The jtis are spent only now, past the nonce check: a relying party
+	// retrying for a DPoP nonce may resend the same client assertion.
+	if problem, code := p.spend(auth, proof); problem != "" {
+		status := http.StatusUnauthorized
+		if code != "invalid_client" {
+			status = http.StatusBadRequest
+		}
+		tokenError(w, status, code, problem)
 		return
 	}
 	var g grant
-	switch r.PostForm.Get("grant_type") {
+	var ok bool
+	switch grantType {
 	case "authorization_code":
 		g, ok = p.take(p.codes, r.PostForm.Get("code"), true)
 		if !ok || g.client != client.ID || g.redirectURI != r.PostForm.Get("redirect_uri") || !pkceMatches(g.challenge, r.PostForm.Get("code_verifier")) {
@@ -199,16 +303,28 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case "refresh_token":
-		// Refresh tokens rotate: each works once (OAuth 2.0 Security BCP 4.14).
-		g, ok = p.take(p.refresh, r.PostForm.Get("refresh_token"), true)
-		if !ok || g.client != client.ID {
+		// Refresh tokens rotate: each works once (OAuth 2.0 Security BCP
+		// 4.14). One bound to a DPoP key needs a proof by that key (RFC
+		// 9449 5); a refused attempt leaves it to its holder.
+		var found bool
+		g, found, ok = p.takeIf(p.refresh, r.PostForm.Get("refresh_token"), func(g grant) bool {
+			return g.client == client.ID && (g.jkt == "" || proof != nil && proof.jkt == g.jkt)
+		})
+		switch {
+		case !found || g.client != client.ID:
 			tokenError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is invalid, expired or already used")
+			return
+		case !ok && proof == nil:
+			tokenError(w, http.StatusBadRequest, "invalid_dpop_proof", "the refresh token is DPoP-bound: send a DPoP proof signed with its key")
+			return
+		case !ok:
+			tokenError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is bound to another DPoP key")
 			return
 		}
 		g.nonce = "" // a refreshed ID token carries no nonce (Core 12.2)
-	default:
-		tokenError(w, http.StatusBadRequest, "unsupported_grant_type", "authorization_code and refresh_token are supported")
-		return
+	}
+	if proof != nil {
+		g.jkt = proof.jkt
 	}
 	p.issueTokens(w, client, g)
 }
@@ -216,7 +332,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 // issueTokens answers the token endpoint with an ID token, an access token
 // and, when offline_access was granted, a new refresh token.
 func (p *Provider) issueTokens(w http.ResponseWriter, client Client, g grant) {
-	now := time.Now()
+	now := p.now()
 	claims := p.claims(g)
 	claims["iss"] = p.issuer
 	claims["aud"] = client.ID
@@ -233,21 +349,25 @@ func (p *Provider) issueTokens(w http.ResponseWriter, client Client, g grant) {
 		return
 	}
 	g.expires = now.Add(p.access)
-	access, ok := p.store(p.tokens, g)
+	access, ok := store(p, p.tokens, g)
 	if !ok {
 		tokenError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "too many outstanding tokens")
 		return
 	}
+	tokenType := "Bearer"
+	if g.jkt != "" {
+		tokenType = "DPoP"
+	}
 	resp := map[string]any{
 		"access_token": access,
-		"token_type":   "Bearer",
+		"token_type":   tokenType,
 		"expires_in":   int(p.access.Seconds()),
 		"id_token":     idToken,
 		"scope":        g.scope,
 	}
 	if slices.Contains(strings.Fields(g.scope), "offline_access") {
 		g.expires = now.Add(RefreshTokenLifetime)
-		if resp["refresh_token"], ok = p.store(p.refresh, g); !ok {
+		if resp["refresh_token"], ok = store(p, p.refresh, g); !ok {
 			tokenError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "too many outstanding tokens")
 			return
 		}
@@ -283,23 +403,6 @@ func (p *Provider) Sign(claims map[string]any) (string, error) {
 	return jws.CompactSerialize()
 }
 
-// authenticate checks client_secret_basic or client_secret_post credentials.
-func (p *Provider) authenticate(r *http.Request) (Client, bool) {
-	id, secret, ok := r.BasicAuth()
-	if ok {
-		// RFC 6749 2.3.1: the credentials are form-encoded inside Basic.
-		id, _ = url.QueryUnescape(id)
-		secret, _ = url.QueryUnescape(secret)
-	} else {
-		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	}
-	c, found := p.clients[id]
-	if !found || subtle.ConstantTimeCompare([]byte(c.Secret), []byte(secret)) != 1 {
-		return Client{}, false
-	}
-	return c, true
-}
-
 // pkceMatches checks an S256 code verifier (RFC 7636 4.6).
 func pkceMatches(challenge, verifier string) bool {
 	if challenge == "" {
@@ -315,11 +418,42 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	if p.nonces {
+		w.Header().Set("DPoP-Nonce", p.dpopNonce())
+	}
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	g, ok := p.take(p.tokens, token, false)
+	if strings.EqualFold(scheme, "DPoP") {
+		if !ok || g.jkt == "" {
+			p.dpopChallenge(w, "invalid_token", "the access token is unknown, expired, or not DPoP-bound")
+			return
+		}
+		// The proof names this request and this token (RFC 9449 7.1).
+		proof, e := p.checkProof(r.Header.Values("DPoP"), r.Method, p.endpoint("/userinfo"), token)
+		if e != nil {
+			p.dpopChallenge(w, e.code, e.desc)
+			return
+		}
+		if proof.jkt != g.jkt {
+			p.dpopChallenge(w, "invalid_dpop_proof", "the DPoP proof is not signed with the key the access token is bound to")
+			return
+		}
+		if problem, code := p.spend(clientAuth{}, proof); problem != "" {
+			p.dpopChallenge(w, code, problem)
+			return
+		}
+		writeJSON(w, http.StatusOK, p.claims(g))
+		return
+	}
 	if !strings.EqualFold(scheme, "Bearer") || !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
+		return
+	}
+	// A bound token sent as a bearer token could have been stolen: that
+	// is what binding it prevents (RFC 9449 7.2).
+	if g.jkt != "" {
+		p.dpopChallenge(w, "invalid_token", "the access token is DPoP-bound: send it as Authorization: DPoP, with a DPoP proof")
 		return
 	}
 	writeJSON(w, http.StatusOK, p.claims(g))
@@ -386,7 +520,7 @@ func (p *Provider) backchannelLogout(ctx context.Context, h hint) {
 	if !ok || c.BackchannelLogoutURI == "" {
 		return
 	}
-	now := time.Now()
+	now := p.now()
 	token, err := p.Sign(map[string]any{
 		"iss": p.issuer, "aud": c.ID, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(),
 		"jti": rand.Text(), "sub": h.Sub, "sid": h.SID,
@@ -411,6 +545,13 @@ type errorPage struct {
 	Style          string
 }
 
+// pageCSP is the policy of the provider's own pages: no script at all. It
+// has no form-action: Chromium applies form-action to every redirect after
+// a form is posted, so 'self' would block the sign-in's redirect to a
+// client on another origin, and so would any list of ours block where the
+// client's callback redirects next.
+const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+
 func (p *Provider) page(w http.ResponseWriter, status int, name string, data any) {
 	switch d := data.(type) {
 	case signInPage:
@@ -420,13 +561,54 @@ func (p *Provider) page(w http.ResponseWriter, status int, name string, data any
 		d.Style = p.base + "/style.css"
 		data = d
 	}
+	p.render(w, status, name, data, pageCSP)
+}
+
+func (p *Provider) render(w http.ResponseWriter, status int, name string, data any, csp string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", csp)
+	if h.Get("Referrer-Policy") == "" {
+		h.Set("Referrer-Policy", "no-referrer")
+	}
 	w.WriteHeader(status)
 	pages.ExecuteTemplate(w, name+".html", data)
+}
+
+// formPostScript submits the form_post page's form; the page's policy
+// allows this script alone, by its hash.
+const formPostScript = "document.forms[0].submit();"
+
+var formPostScriptHash = func() string {
+	sum := sha256.Sum256([]byte(formPostScript))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}()
+
+type formPostPage struct {
+	Action string
+	Fields []formField
+	Script template.JS
+	Style  string
+}
+
+type formField struct{ Name, Value string }
+
+// formPost answers with a page whose form posts params to the client's
+// redirect URI (OAuth 2.0 Form Post Response Mode), submitted by a script
+// or, without script, by the user's Continue.
+func (p *Provider) formPost(w http.ResponseWriter, redirectURI string, params url.Values) {
+	d := formPostPage{Action: redirectURI, Script: formPostScript, Style: p.base + "/style.css"}
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		d.Fields = append(d.Fields, formField{k, params.Get(k)})
+	}
+	// No form-action, as for pageCSP: the client's callback may redirect
+	// anywhere once it has the code.
+	csp := "default-src 'none'; script-src " + formPostScriptHash + "; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+	// The origin, not no-referrer: under no-referrer browsers post with
+	// Origin: null, hiding from the client where the response came from.
+	w.Header().Set("Referrer-Policy", "origin")
+	p.render(w, http.StatusOK, "formpost", d, csp)
 }
 
 func handleAvatar(w http.ResponseWriter, r *http.Request) {

@@ -20,10 +20,12 @@
 //	-key FILE           DEVIDP_KEY_FILE      signing key file, created if missing (default devidp-key.pem)
 //	-name NAME          DEVIDP_NAME          name the sign-in page suggests (default Demo User)
 //	-email EMAIL        DEVIDP_EMAIL         email the sign-in page suggests (default demo@example.com)
+//	-require-par        DEVIDP_REQUIRE_PAR   refuse authorization requests not pushed to the PAR endpoint first
+//	-dpop-nonce         DEVIDP_DPOP_NONCE    demand the provider's nonce in DPoP proofs
 //
 // A client SPEC is
 //
-//	id:secret:redirect_uri[,redirect_uri...][|post_logout_uri[,post_logout_uri...]][|backchannel=URI]
+//	id:secret:redirect_uri[,redirect_uri...][|post_logout_uri[,post_logout_uri...]][|backchannel=URI][|jwks=FILE][|par][|dpop]
 //
 // The ID and secret end at the first and second colon, so they cannot
 // contain one; everything after the second colon is URLs, colons included.
@@ -31,15 +33,23 @@
 // post-logout list, each redirect URI's origin followed by "/" is accepted
 // (http://localhost:3000/callback allows http://localhost:3000/), which is
 // where apps usually return after logout. With backchannel=URI the provider
-// posts a logout token there when the user signs out at the provider. Quote
-// specs in a shell: "|" is a pipe there. With no client given, devidp
-// registers the client demo:demo-secret:http://localhost:3000/callback.
+// posts a logout token there when the user signs out at the provider.
+// jwks=FILE registers the client's public keys, a JSON Web Key Set, for
+// private_key_jwt client authentication; the secret may then be empty
+// (id::redirect_uri|jwks=FILE), and the client must authenticate with its
+// keys. A client with a secret of 32 bytes or more may also use
+// client_secret_jwt. par makes the client push its authorization requests
+// (PAR, RFC 9126); dpop refuses its token requests without a DPoP proof
+// (RFC 9449). Quote specs in a shell: "|" is a pipe there. With no client
+// given, devidp registers the client
+// demo:demo-secret:http://localhost:3000/callback.
 package main
 
 import (
 	"bytes"
 	"context"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -55,6 +65,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gologin/gologin/devidp"
 	"github.com/gologin/gologin/internal/config"
@@ -128,6 +140,8 @@ func newHandler(cfg settings, issuer string, key *rsa.PrivateKey) (http.Handler,
 		Key:          key,
 		DefaultName:  cfg.name,
 		DefaultEmail: cfg.email,
+		RequirePAR:   cfg.requirePAR,
+		DPoPNonce:    cfg.dpopNonce,
 	})
 	if err != nil {
 		return nil, err
@@ -174,12 +188,17 @@ var homeTemplate = template.Must(template.New("home").Parse(`<!doctype html>
 <p>Post-logout redirect URIs:</p>
 <ul>{{range .PostLogoutRedirectURIs}}<li><code>{{.}}</code></li>{{end}}</ul>
 {{with .BackchannelLogoutURI}}<p>Back-channel logout URI: <code>{{.}}</code></p>
+{{end}}<p>Authenticates with: {{.Auth}}.</p>
+{{if .RequirePAR}}<p>Must push its authorization requests (PAR).</p>
+{{end}}{{if .RequireDPoP}}<p>Must send DPoP proofs to the token endpoint.</p>
 {{end}}{{end}}<p>The secrets are not shown here; devidp printed them when it started.</p>
-{{if .Demo}}<p>This is the demo client, registered because devidp was given no client.</p>
+{{if .RequirePAR}}<p>Every authorization request must be pushed to the PAR endpoint first.</p>
+{{end}}{{if .DPoPNonce}}<p>DPoP proofs must carry the provider's nonce (DPoP-Nonce).</p>
+{{end}}{{if .Demo}}<p>This is the demo client, registered because devidp was given no client.</p>
 {{end}}<h2>Register clients</h2>
 <p>Restart devidp with a <code>-client</code> flag for each client{{if .Demo}} (the demo client is then no longer registered){{end}}:</p>
 <pre><code>devidp -client id:secret:redirect_uri</code></pre>
-<p>such as <code>-client myapp:myapp-secret:http://localhost:8080/callback</code>, or list the specs in <code>DEVIDP_CLIENTS</code>, separated by spaces. Separate several redirect URIs with commas; they are compared exactly. <code>go doc ./cmd/devidp</code> describes post-logout and back-channel logout URIs.</p>
+<p>such as <code>-client myapp:myapp-secret:http://localhost:8080/callback</code>, or list the specs in <code>DEVIDP_CLIENTS</code>, separated by spaces. Separate several redirect URIs with commas; they are compared exactly. <code>go doc ./cmd/devidp</code> describes post-logout and back-channel logout URIs, client keys (private_key_jwt), PAR and DPoP.</p>
 </main>
 </body>
 </html>
@@ -192,6 +211,27 @@ type homeClient struct {
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
 	BackchannelLogoutURI   string
+	Auth                   string // how it may authenticate
+	RequirePAR             bool
+	RequireDPoP            bool
+}
+
+// authMethods says how c may authenticate at the token endpoint.
+func authMethods(c devidp.Client) string {
+	var m []string
+	if c.Secret != "" {
+		m = append(m, "client_secret_basic", "client_secret_post")
+		if len(c.Secret) >= 32 {
+			m = append(m, "client_secret_jwt")
+		}
+	}
+	switch n := len(c.Keys); {
+	case n == 1:
+		m = append(m, "private_key_jwt (1 key)")
+	case n > 1:
+		m = append(m, fmt.Sprintf("private_key_jwt (%d keys)", n))
+	}
+	return strings.Join(m, ", ")
 }
 
 // homePage renders the home page once, as what it shows never changes.
@@ -204,15 +244,19 @@ func homePage(issuer string, cfg settings) (http.Handler, error) {
 		Issuer, Discovery, Style string
 		Clients                  []homeClient
 		Demo                     bool
+		RequirePAR, DPoPNonce    bool
 	}{
 		Issuer:    issuer,
 		Discovery: discoveryURL(issuer),
 		// The provider serves its style sheet under the issuer's path.
-		Style: strings.TrimSuffix(u.Path, "/") + "/style.css",
-		Demo:  cfg.demo,
+		Style:      strings.TrimSuffix(u.Path, "/") + "/style.css",
+		Demo:       cfg.demo,
+		RequirePAR: cfg.requirePAR,
+		DPoPNonce:  cfg.dpopNonce,
 	}
 	for _, c := range cfg.clients {
-		data.Clients = append(data.Clients, homeClient{c.ID, c.RedirectURIs, c.PostLogoutRedirectURIs, c.BackchannelLogoutURI})
+		data.Clients = append(data.Clients, homeClient{c.ID, c.RedirectURIs, c.PostLogoutRedirectURIs, c.BackchannelLogoutURI,
+			authMethods(c), c.RequirePAR, c.RequireDPoP})
 	}
 	var page bytes.Buffer
 	if err := homeTemplate.Execute(&page, data); err != nil {
@@ -237,17 +281,34 @@ func printStart(w io.Writer, issuer, listen string, cfg settings) {
 	fmt.Fprintf(w, "discovery:   %s\n", discoveryURL(issuer))
 	fmt.Fprintf(w, "listening:   %s\n", listen)
 	fmt.Fprintf(w, "signing key: %s\n", cfg.keyFile)
+	if cfg.requirePAR {
+		fmt.Fprintln(w, "PAR:         required for every authorization request")
+	}
+	if cfg.dpopNonce {
+		fmt.Fprintln(w, "DPoP nonce:  required in DPoP proofs")
+	}
 	for _, c := range cfg.clients {
 		if cfg.demo {
 			fmt.Fprintf(w, "client %s (the demo client, since no -client or DEVIDP_CLIENTS was given)\n", c.ID)
 		} else {
 			fmt.Fprintf(w, "client %s\n", c.ID)
 		}
-		fmt.Fprintf(w, "  secret:                    %s\n", c.Secret)
+		secret := c.Secret
+		if secret == "" {
+			secret = "(none: private_key_jwt only)"
+		}
+		fmt.Fprintf(w, "  secret:                    %s\n", secret)
+		fmt.Fprintf(w, "  authenticates with:        %s\n", authMethods(c))
 		fmt.Fprintf(w, "  redirect URIs:             %s\n", strings.Join(c.RedirectURIs, " "))
 		fmt.Fprintf(w, "  post-logout redirect URIs: %s\n", strings.Join(c.PostLogoutRedirectURIs, " "))
 		if c.BackchannelLogoutURI != "" {
 			fmt.Fprintf(w, "  back-channel logout URI:   %s\n", c.BackchannelLogoutURI)
+		}
+		if c.RequirePAR {
+			fmt.Fprintln(w, "  requires PAR")
+		}
+		if c.RequireDPoP {
+			fmt.Fprintln(w, "  requires DPoP")
 		}
 	}
 }
@@ -261,6 +322,8 @@ type settings struct {
 	demo        bool // no client was configured, so clients holds the demo client
 	keyFile     string
 	name, email string
+	requirePAR  bool // every client must use PAR
+	dpopNonce   bool // DPoP proofs need the provider's nonce
 }
 
 // envFallbacks names the variable each flag falls back to.
@@ -272,6 +335,8 @@ var envFallbacks = []struct{ flag, env string }{
 	{"key", "DEVIDP_KEY_FILE"},
 	{"name", "DEVIDP_NAME"},
 	{"email", "DEVIDP_EMAIL"},
+	{"require-par", "DEVIDP_REQUIRE_PAR"},
+	{"dpop-nonce", "DEVIDP_DPOP_NONCE"},
 }
 
 // parseSettings reads the flags in args, then the environment for flags not
@@ -289,10 +354,12 @@ func parseSettings(args []string, getenv func(string) string, stderr io.Writer) 
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:9000", "listen `address`; port 0 picks a free port (DEVIDP_ADDR)")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a listen address other than loopback, letting anyone who reaches it sign in as anyone (DEVIDP_ALLOW_REMOTE)")
 	fs.StringVar(&c.issuer, "issuer", "", "issuer `URL` (DEVIDP_ISSUER; default http://localhost:PORT of the listen address)")
-	fs.Var(&clients, "client", "register a client; `spec` is id:secret:redirect_uri[,...][|post_logout_uri[,...]][|backchannel=URI]; repeatable (DEVIDP_CLIENTS, space-separated; default "+demoClient+")")
+	fs.Var(&clients, "client", "register a client; `spec` is id:secret:redirect_uri[,...][|post_logout_uri[,...]][|backchannel=URI][|jwks=FILE][|par][|dpop]; repeatable (DEVIDP_CLIENTS, space-separated; default "+demoClient+")")
 	fs.StringVar(&c.keyFile, "key", "devidp-key.pem", "signing key `file`, created if missing (DEVIDP_KEY_FILE)")
 	fs.StringVar(&c.name, "name", "Demo User", "`name` the sign-in page suggests (DEVIDP_NAME)")
 	fs.StringVar(&c.email, "email", "demo@example.com", "`email` the sign-in page suggests (DEVIDP_EMAIL)")
+	fs.BoolVar(&c.requirePAR, "require-par", false, "refuse authorization requests not pushed to the PAR endpoint first (DEVIDP_REQUIRE_PAR)")
+	fs.BoolVar(&c.dpopNonce, "dpop-nonce", false, "demand the provider's nonce in DPoP proofs, so that clients' nonce retries run (DEVIDP_DPOP_NONCE)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: devidp [flags]\n\nA development OpenID provider. Each flag falls back to the environment variable in parentheses.\n\nFlags:")
 		fs.PrintDefaults()
@@ -389,7 +456,7 @@ func (l *clientList) Set(spec string) error {
 func parseClient(spec string) (devidp.Client, error) {
 	id, rest, ok1 := strings.Cut(spec, ":")
 	secret, rest, ok2 := strings.Cut(rest, ":")
-	if !ok1 || !ok2 || id == "" || secret == "" || rest == "" {
+	if !ok1 || !ok2 || id == "" || rest == "" {
 		return devidp.Client{}, fmt.Errorf("client %q: want id:secret:redirect_uri[,redirect_uri...]", spec)
 	}
 	c := devidp.Client{ID: id, Secret: secret}
@@ -401,6 +468,23 @@ func parseClient(spec string) (devidp.Client, error) {
 		return devidp.Client{}, fmt.Errorf("client %q: redirect URIs: %w (the ID and secret cannot contain colons)", id, err)
 	}
 	for _, part := range parts[1:] {
+		switch part {
+		case "par":
+			c.RequirePAR = true
+			continue
+		case "dpop":
+			c.RequireDPoP = true
+			continue
+		}
+		if file, ok := strings.CutPrefix(part, "jwks="); ok {
+			if c.Keys != nil {
+				return devidp.Client{}, fmt.Errorf("client %q: more than one jwks= file", id)
+			}
+			if c.Keys, err = readKeys(file); err != nil {
+				return devidp.Client{}, fmt.Errorf("client %q: %w", id, err)
+			}
+			continue
+		}
 		if uri, ok := strings.CutPrefix(part, "backchannel="); ok {
 			if c.BackchannelLogoutURI != "" {
 				return devidp.Client{}, fmt.Errorf("client %q: more than one backchannel= URI", id)
@@ -418,10 +502,41 @@ func parseClient(spec string) (devidp.Client, error) {
 			return devidp.Client{}, fmt.Errorf("client %q: post-logout redirect URIs: %w", id, err)
 		}
 	}
+	// Without a secret a client has only its keys to authenticate with.
+	if secret == "" && c.Keys == nil {
+		return devidp.Client{}, fmt.Errorf("client %q: want id:secret:redirect_uri[,redirect_uri...]; the secret may be empty only with jwks=FILE", spec)
+	}
 	if c.PostLogoutRedirectURIs == nil {
 		c.PostLogoutRedirectURIs = origins(c.RedirectURIs)
 	}
 	return c, nil
+}
+
+// readKeys reads a client's public keys from a JSON Web Key Set file. The
+// provider checks the keys' types when it starts.
+func readKeys(file string) ([]jose.JSONWebKey, error) {
+	if file == "" {
+		return nil, errors.New("jwks= names no file")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("jwks: %w", err)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(b, &set); err != nil {
+		return nil, fmt.Errorf("jwks: %s is not a JSON Web Key Set: %w", file, err)
+	}
+	if len(set.Keys) == 0 {
+		return nil, fmt.Errorf("jwks: %s holds no key", file)
+	}
+	for _, k := range set.Keys {
+		// A private key here would be a secret of the client's in the
+		// provider's hands.
+		if !k.IsPublic() {
+			return nil, fmt.Errorf("jwks: %s holds a private key; give the client's public keys only", file)
+		}
+	}
+	return set.Keys, nil
 }
 
 // parseURLs parses a comma-separated list of http(s) URLs.

@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gologin/gologin/devidp"
 )
@@ -58,12 +64,22 @@ func TestParseClient(t *testing.T) {
 				PostLogoutRedirectURIs: []string{"http://localhost:8080/bye"},
 				BackchannelLogoutURI:   "http://localhost:8080/bc"},
 		},
+		{
+			spec: "app:s3cret:http://localhost:8080/cb|par|dpop",
+			want: devidp.Client{ID: "app", Secret: "s3cret",
+				RedirectURIs:           []string{"http://localhost:8080/cb"},
+				PostLogoutRedirectURIs: []string{"http://localhost:8080/"},
+				RequirePAR:             true, RequireDPoP: true},
+		},
 		{spec: "", wantErr: "want id:secret:redirect_uri"},
 		{spec: "app", wantErr: "want id:secret:redirect_uri"},
 		{spec: "app:s3cret", wantErr: "want id:secret:redirect_uri"},
 		{spec: "app:s3cret:", wantErr: "want id:secret:redirect_uri"},
 		{spec: ":s3cret:http://localhost/cb", wantErr: "want id:secret:redirect_uri"},
 		{spec: "app::http://localhost/cb", wantErr: "want id:secret:redirect_uri"},
+		{spec: "app::http://localhost/cb|par", wantErr: "the secret may be empty only with jwks=FILE"},
+		{spec: "app::http://localhost/cb|jwks=", wantErr: "jwks= names no file"},
+		{spec: "app::http://localhost/cb|jwks=/nonexistent/keys.json", wantErr: "jwks:"},
 		// A colon in the secret shifts the URL: caught, not registered wrongly.
 		{spec: "app:s3:cret:http://localhost/cb", wantErr: "cannot contain colons"},
 		{spec: "app:s3cret:localhost:3000/cb", wantErr: "not an absolute http or https URL"},
@@ -95,6 +111,78 @@ func TestParseClient(t *testing.T) {
 		})
 	}
 }
+
+// writeKeySet writes a JSON Web Key Set of keys to a file and returns
+// its name.
+func writeKeySet(t *testing.T, keys ...jose.JSONWebKey) string {
+	t.Helper()
+	b, err := json.Marshal(jose.JSONWebKeySet{Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "keys.json")
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+func TestParseClientKeys(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := writeKeySet(t, jose.JSONWebKey{Key: key.Public(), KeyID: "k1", Algorithm: "ES256"})
+	private := writeKeySet(t, jose.JSONWebKey{Key: key, KeyID: "k1"})
+	notASet := filepath.Join(t.TempDir(), "not.json")
+	os.WriteFile(notASet, []byte(`{"keys": 1}`), 0o600)
+
+	for _, tt := range []struct {
+		name, spec, wantErr string
+		wantSecret          string
+	}{
+		{name: "keys alone", spec: "app::http://localhost/cb|jwks=" + public},
+		{name: "keys and a secret", spec: "app:s3cret:http://localhost/cb|jwks=" + public + "|par", wantSecret: "s3cret"},
+		{name: "private key", spec: "app::http://localhost/cb|jwks=" + private, wantErr: "holds a private key"},
+		{name: "not a key set", spec: "app::http://localhost/cb|jwks=" + notASet, wantErr: "not a JSON Web Key Set"},
+		{name: "empty key set", spec: "app::http://localhost/cb|jwks=" + writeKeySet(t), wantErr: "holds no key"},
+		{name: "two key sets", spec: "app::http://localhost/cb|jwks=" + public + "|jwks=" + public, wantErr: "more than one jwks="},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseClient(tt.spec)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parseClient = %+v, %v; want an error containing %q", c, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Secret != tt.wantSecret || len(c.Keys) != 1 || c.Keys[0].KeyID != "k1" || !c.Keys[0].IsPublic() {
+				t.Errorf("client %+v, want secret %q and the public key k1", c, tt.wantSecret)
+			}
+			// The provider accepts the keys.
+			if _, err := devidp.New(devidp.Config{Issuer: "http://localhost:9000", Key: testKey(t), Clients: []devidp.Client{c}}); err != nil {
+				t.Errorf("devidp.New: %v", err)
+			}
+		})
+	}
+}
+
+var testKey = func() func(t *testing.T) *rsa.PrivateKey {
+	var once sync.Once
+	var key *rsa.PrivateKey
+	return func(t *testing.T) *rsa.PrivateKey {
+		once.Do(func() {
+			var err error
+			if key, err = devidp.GenerateKey(); err != nil {
+				panic(err)
+			}
+		})
+		return key
+	}
+}()
 
 func TestParseSettings(t *testing.T) {
 	demo := devidp.Client{ID: "demo", Secret: "demo-secret",
@@ -137,6 +225,16 @@ func TestParseSettings(t *testing.T) {
 			args: []string{"-addr", "127.0.0.1:9200", "-client", "b:2:http://localhost:2/cb"},
 			env:  map[string]string{"DEVIDP_ADDR": "127.0.0.1:9100", "DEVIDP_CLIENTS": "a:1:http://localhost:1/cb"},
 			want: with(func(s *settings) { s.addr, s.clients, s.demo = "127.0.0.1:9200", []devidp.Client{b}, false }),
+		},
+		{
+			name: "PAR and DPoP nonces by flag",
+			args: []string{"-require-par", "-dpop-nonce"},
+			want: with(func(s *settings) { s.requirePAR, s.dpopNonce = true, true }),
+		},
+		{
+			name: "PAR and DPoP nonces by the environment",
+			env:  map[string]string{"DEVIDP_REQUIRE_PAR": "true", "DEVIDP_DPOP_NONCE": "1"},
+			want: with(func(s *settings) { s.requirePAR, s.dpopNonce = true, true }),
 		},
 		{
 			name: "remote allowed by flag",
@@ -195,7 +293,7 @@ func TestHelp(t *testing.T) {
 	if err := run(t.Context(), []string{"-h"}, func(string) string { return "" }, io.Discard, &stderr); err != nil {
 		t.Fatalf("run(-h) = %v, want nil", err)
 	}
-	for _, s := range []string{"-client spec", "DEVIDP_CLIENTS", "-allow-remote"} {
+	for _, s := range []string{"-client spec", "DEVIDP_CLIENTS", "-allow-remote", "-require-par", "-dpop-nonce", "jwks=FILE"} {
 		if !strings.Contains(stderr.String(), s) {
 			t.Errorf("usage lacks %q:\n%s", s, &stderr)
 		}
@@ -363,6 +461,15 @@ func TestHomePage(t *testing.T) {
 			want: []string{"<code>web</code>", "<code>http://localhost:8080/cb?next=&lt;x&gt;&amp;y=1</code>", "<code>http://localhost:8080/bc</code>",
 				"<code>api</code>", "<code>https://api.test/callback</code>", "<code>https://api.test/again</code>", "<code>https://api.test/</code>"},
 			dontWant: []string{"s3cret", "api-secret", "<x>", "demo"},
+		},
+		{
+			name: "keys, PAR and DPoP",
+			args: []string{"-client", "keys::http://localhost:8080/cb|jwks=" + writeKeySet(t, jose.JSONWebKey{Key: testKey(t).Public(), KeyID: "k1"}) + "|par|dpop",
+				"-client", "long:a secret of more than thirty-two bytes:http://localhost:8081/cb", "-require-par", "-dpop-nonce"},
+			want: []string{"<code>keys</code>", "Authenticates with: private_key_jwt (1 key).", "Must push its authorization requests (PAR).",
+				"Must send DPoP proofs", "Authenticates with: client_secret_basic, client_secret_post, client_secret_jwt.",
+				"Every authorization request must be pushed", "DPoP proofs must carry the provider's nonce"},
+			dontWant: []string{"thirty-two bytes", "demo"},
 		},
 		{
 			name:       "issuer with a path",

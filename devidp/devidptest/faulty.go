@@ -231,6 +231,12 @@ func serveToken(w http.ResponseWriter, r *http.Request, idp *devidp.Provider, fa
 	if watch != nil {
 		watch(body)
 	}
+	// The provider's headers stay, such as DPoP-Nonce; the body's length
+	// changed.
+	for k, vs := range rec.Header() {
+		w.Header()[k] = vs
+	}
+	w.Header().Del("Content-Length")
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(body)
