@@ -79,7 +79,25 @@ func newRP(t *testing.T, edit func(*Config)) *testRP {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /login", a.Login)
 	mux.HandleFunc("GET /callback", a.Callback)
+	mux.HandleFunc("POST /callback", a.Callback) // ResponseMode form_post
 	mux.HandleFunc("POST /logout", a.Logout)
+	// GET /api calls the provider's userinfo as an API, through Client.
+	mux.HandleFunc("GET /api", func(w http.ResponseWriter, r *http.Request) {
+		c, err := a.Client(r)
+		if err != nil {
+			a.cfg.ErrorHandler(w, r, err)
+			return
+		}
+		endpoint, _ := a.UserInfoURL(r.Context())
+		resp, err := c.Get(endpoint)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		u, ok := a.User(r)
 		if !ok {
