@@ -59,6 +59,8 @@ func TestClientSecurityEndToEnd(t *testing.T) {
 		{name: "DPoP",
 			idp: func(cfg *devidp.Config) { cfg.Clients[0].RequireDPoP = true },
 			rp:  func(cfg *Config) { cfg.DPoP = true }},
+		{name: "DPoP required by the provider alone",
+			idp: func(cfg *devidp.Config) { cfg.Clients[0].RequireDPoP = true }},
 		{name: "DPoP with the provider's nonces",
 			idp: func(cfg *devidp.Config) { cfg.Clients[0].RequireDPoP, cfg.DPoPNonce = true, true },
 			rp:  func(cfg *Config) { cfg.DPoP = true }},
@@ -160,4 +162,17 @@ func sessionTokenOf(t *testing.T, rp *testRP, b *testclient.Browser) string {
 	}
 	t.Fatal("no session cookie")
 	return ""
+}
+
+func TestTokenTypeIsCaseInsensitive(t *testing.T) {
+	for _, tt := range []string{"DPoP", "dpop", "DPOP"} {
+		if !isDPoP(tt) {
+			t.Errorf("token_type %q not taken for DPoP", tt)
+		}
+	}
+	for _, tt := range []string{"Bearer", "bearer", ""} {
+		if isDPoP(tt) {
+			t.Errorf("token_type %q taken for DPoP", tt)
+		}
+	}
 }

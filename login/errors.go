@@ -57,6 +57,7 @@ var failures = map[string]failure{
 	"timeout":              {http.StatusGatewayTimeout, "Sign-in timed out", "The sign-in provider did not answer in time. Please try again.", true},
 	"provider_failed":      {http.StatusBadGateway, "Sign-in failed", "The sign-in provider failed to complete the sign-in. Please try again.", true},
 	"no_id_token":          {http.StatusBadGateway, "Sign-in failed", "The sign-in provider sent no ID token.", false},
+	"userinfo_mismatch":    {http.StatusBadGateway, "Sign-in failed", "The sign-in provider's answers do not agree.", false},
 	"invalid_id_token":     {http.StatusBadRequest, "Sign-in failed", "The sign-in provider's answer could not be verified. Please try again.", true},
 	"session_store":        {http.StatusServiceUnavailable, "Sign-in failed", "We could not start your session. Please try again.", true},
 	"logout_unconfirmed":   {http.StatusForbidden, "Sign-out not confirmed", "This sign-out request did not come from this site's sign-out button. Use the button to sign out.", false},

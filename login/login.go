@@ -62,9 +62,11 @@ type Config struct {
 	AuthParams url.Values
 	// DPoP binds each session's tokens to a key of its own (RFC 9449): an
 	// ES256 key made at sign-in, kept server-side with the session's
-	// tokens and deleted with them, proves possession on every token,
-	// refresh and PAR request and on every call of Client. A provider that
-	// answers with Bearer tokens anyway gets Bearer calls.
+	// tokens and deleted with them, proves possession on every token and
+	// refresh request and on every call of Client. A provider that answers
+	// with Bearer tokens anyway gets Bearer calls. Without it, DPoP is used
+	// when the provider requires it, refusing a code redemption without a
+	// proof (invalid_dpop_proof).
 	DPoP bool
 	// UsePAR makes every sign-in push its authorization request (RFC 9126)
 	// and requires the provider to offer a PAR endpoint. Without it, the
@@ -427,6 +429,18 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 		tctx = withDPoPKey(tctx, key.key)
 	}
 	tok, err := d.oauth.Exchange(tctx, code, oauth2.VerifierOption(tx.Verifier))
+	var re *oauth2.RetrieveError
+	if err != nil && dpopKey == nil && errors.As(err, &re) && re.ErrorCode == "invalid_dpop_proof" {
+		// The provider binds this client's tokens though DPoP is not
+		// configured (RFC 9449 5): the same request, with a session key.
+		key, kerr := newSessionKey()
+		if kerr != nil {
+			a.callbackFail(w, r, newError("internal", kerr))
+			return
+		}
+		dpopKey = key.der
+		tok, err = d.oauth.Exchange(withDPoPKey(tctx, key.key), code, oauth2.VerifierOption(tx.Verifier))
+	}
 	if err != nil {
 		a.exchangeFailed(w, r, err)
 		return
@@ -460,7 +474,10 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if needsUserinfo(claims) {
-		a.mergeUserinfo(ctx, d, claims, toks)
+		if err := a.mergeUserinfo(ctx, d, claims, toks); err != nil {
+			a.callbackFail(w, r, newError("userinfo_mismatch", err))
+			return
+		}
 	}
 	user := newUser(claims, marshalClaims(claims))
 

@@ -75,36 +75,39 @@ func needsUserinfo(claims map[string]any) bool {
 }
 
 // mergeUserinfo adds to claims what userinfo has and the ID token has not.
-// Userinfo of another subject is ignored (Core 5.3.2).
-func (a *Auth) mergeUserinfo(ctx context.Context, d *discovered, claims map[string]any, t tokens) {
+// A userinfo response of another subject is an error (Core 5.3.2: its
+// values must not be used): the provider's answers disagree, so the
+// sign-in fails. A userinfo endpoint that fails leaves the ID token's
+// claims alone.
+func (a *Auth) mergeUserinfo(ctx context.Context, d *discovered, claims map[string]any, t tokens) error {
 	if d.provider.UserInfoEndpoint() == "" || t.AccessToken == "" {
-		return
+		return nil
 	}
 	client, err := a.apiClient(ctx, t)
 	if err != nil {
 		a.cfg.Logger.WarnContext(ctx, "userinfo request failed; using ID token claims only", "error", err)
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, client), a.cfg.Timeout)
 	defer cancel()
 	info, err := d.provider.UserInfo(ctx, staticToken(t.AccessToken))
 	if err != nil {
 		a.cfg.Logger.WarnContext(ctx, "userinfo request failed; using ID token claims only", "error", err)
-		return
+		return nil
 	}
 	if info.Subject != claims["sub"] {
-		a.cfg.Logger.WarnContext(ctx, "userinfo ignored: its sub differs from the ID token's")
-		return
+		return errors.New("the userinfo response's sub differs from the ID token's")
 	}
 	var extra map[string]any
 	if err := info.Claims(&extra); err != nil {
-		return
+		return nil
 	}
 	for k, v := range extra {
 		if _, ok := claims[k]; !ok && !slices.Contains([]string{"iss", "aud", "exp", "iat", "nonce"}, k) {
 			claims[k] = v
 		}
 	}
+	return nil
 }
 
 func marshalClaims(m map[string]any) []byte {
