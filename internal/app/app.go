@@ -82,6 +82,12 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	}
 	lc.ClientID, lc.ClientSecret = cfg.ClientID, cfg.ClientSecret
 	lc.ClientKey, lc.ClientKeyID = cfg.ClientKey, cfg.ClientKeyID
+	switch cfg.AssertionAudience {
+	case "issuer":
+		lc.ClientAssertionAudience = lc.Issuer
+	case "token_endpoint":
+		lc.ClientAssertionAudience = "" // the endpoint each goes to
+	}
 	lc.ResponseMode, lc.UsePAR, lc.DPoP = cfg.ResponseMode, cfg.UsePAR, cfg.DPoP
 	lc.RedirectURL, lc.PostLogoutRedirectURL = cfg.CallbackURL(), cfg.HomeURL()
 	lc.Scopes = cfg.Scopes

@@ -3,23 +3,32 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/gologin/gologin/internal/config"
 	"github.com/gologin/gologin/internal/testclient"
+	"github.com/gologin/gologin/login"
 )
 
 // This file signs in through an OpenID provider this repository did not
@@ -39,9 +48,37 @@ type zitadelIdP struct {
 	issuer string
 	users  storage.UserStore
 
-	mu        sync.Mutex
-	hits      map[string]int // requests served, by path
-	tokenBody []byte         // the token endpoint's last response
+	mu          sync.Mutex
+	hits        map[string]int // requests served, by path
+	tokenBody   []byte         // the token endpoint's last response
+	tokenStatus int            // and its status
+	tokenReq    tokenRequest   // the token endpoint's last request
+	keyLookups  []keyLookup    // the storage's GetKeyByIDAndClientID calls
+}
+
+// tokenRequest is how a client authenticated at the token endpoint.
+type tokenRequest struct {
+	form      url.Values // the posted form
+	basicAuth bool       // an Authorization: Basic header came with it
+}
+
+// keyLookup is a call of GetKeyByIDAndClientID: op looking up the key that
+// verifies a client assertion.
+type keyLookup struct{ keyID, clientID string }
+
+// lastTokenRequest returns the token endpoint's last request and the status
+// it got.
+func (p *zitadelIdP) lastTokenRequest() (tokenRequest, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tokenReq, p.tokenStatus
+}
+
+// lookups returns the client key lookups op made.
+func (p *zitadelIdP) lookups() []keyLookup {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]keyLookup(nil), p.keyLookups...)
 }
 
 // served returns how many requests for path the provider has answered.
@@ -67,7 +104,8 @@ func (p *zitadelIdP) tokens(t *testing.T) (idToken, accessToken string) {
 	return res.IDToken, res.AccessToken
 }
 
-// record counts every request and keeps the token endpoint's responses.
+// record counts every request and keeps the token endpoint's requests and
+// responses.
 func (p *zitadelIdP) record(next http.Handler) http.Handler {
 	tokenPath := op.DefaultEndpoints.Token.Relative()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -78,10 +116,19 @@ func (p *zitadelIdP) record(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		tee := &teeWriter{ResponseWriter: w}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		form, _ := url.ParseQuery(string(body))
+		_, _, basic := r.BasicAuth()
+		tee := &teeWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(tee, r)
 		p.mu.Lock()
-		p.tokenBody = tee.body.Bytes()
+		p.tokenReq = tokenRequest{form: form, basicAuth: basic}
+		p.tokenBody, p.tokenStatus = tee.body.Bytes(), tee.status
 		p.mu.Unlock()
 	})
 }
@@ -89,7 +136,13 @@ func (p *zitadelIdP) record(next http.Handler) http.Handler {
 // teeWriter keeps a copy of what it writes.
 type teeWriter struct {
 	http.ResponseWriter
-	body bytes.Buffer
+	status int
+	body   bytes.Buffer
+}
+
+func (w *teeWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
 }
 
 func (w *teeWriter) Write(b []byte) (int, error) {
@@ -97,14 +150,20 @@ func (w *teeWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// zitadelStorage is the example storage with post-logout redirect URIs: the
-// example's storage.Client cannot register any (its PostLogoutRedirectURIs
-// always returns none, and the glob list that would allow some is
-// unexported), so without this end_session refuses every
-// post_logout_redirect_uri as invalid. Every other method is the example's.
+// zitadelStorage is the example storage with post-logout redirect URIs and
+// client keys. The example's storage.Client cannot register post-logout
+// redirect URIs (its PostLogoutRedirectURIs always returns none, and the
+// glob list that would allow some is unexported), so without this
+// end_session refuses every post_logout_redirect_uri as invalid. Nor can
+// it make a web client private_key_jwt (its auth method is unexported,
+// WebClient's is client_secret_basic), and the example looks up assertion
+// keys only among its own service users. Every other method is the
+// example's.
 type zitadelStorage struct {
 	*storage.Storage
-	postLogout map[string][]string // by client ID
+	postLogout map[string][]string         // by client ID
+	keys       map[string]*jose.JSONWebKey // public keys of private_key_jwt clients, by client ID
+	idp        *zitadelIdP                 // records the key lookups
 }
 
 func (s zitadelStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
@@ -112,15 +171,60 @@ func (s zitadelStorage) GetClientByClientID(ctx context.Context, id string) (op.
 	if err != nil {
 		return nil, err
 	}
-	return postLogoutClient{Client: c, uris: s.postLogout[id]}, nil
+	zc := zitadelClient{Client: c, postLogout: s.postLogout[id]}
+	if s.keys[id] != nil {
+		zc.authMethod = oidc.AuthMethodPrivateKeyJWT
+	}
+	return zc, nil
 }
 
-type postLogoutClient struct {
+// GetKeyByIDAndClientID is where op's JWTProfileVerifier finds the key
+// that verifies a client assertion (op.JWTProfileKeyStorage): the one
+// registered for the assertion's issuer, if its key ID is the assertion's.
+func (s zitadelStorage) GetKeyByIDAndClientID(ctx context.Context, keyID, clientID string) (*jose.JSONWebKey, error) {
+	s.idp.mu.Lock()
+	s.idp.keyLookups = append(s.idp.keyLookups, keyLookup{keyID: keyID, clientID: clientID})
+	s.idp.mu.Unlock()
+	k, ok := s.keys[clientID]
+	if !ok {
+		return s.Storage.GetKeyByIDAndClientID(ctx, keyID, clientID)
+	}
+	if k.KeyID != keyID {
+		return nil, fmt.Errorf("client %s has no key %q", clientID, keyID)
+	}
+	return k, nil
+}
+
+// zitadelClient is an example client with post-logout redirect URIs and,
+// if authMethod is set, another token endpoint authentication method.
+type zitadelClient struct {
 	op.Client
-	uris []string
+	postLogout []string
+	authMethod oidc.AuthMethod
 }
 
-func (c postLogoutClient) PostLogoutRedirectURIs() []string { return c.uris }
+func (c zitadelClient) PostLogoutRedirectURIs() []string { return c.postLogout }
+
+func (c zitadelClient) AuthMethod() oidc.AuthMethod {
+	if c.authMethod != "" {
+		return c.authMethod
+	}
+	return c.Client.AuthMethod()
+}
+
+// zitadelOptions are the ways the app may sign in at zitadel.
+type zitadelOptions struct {
+	// clientKey, if set, registers the app with zitadel as a
+	// private_key_jwt client with the key's public half (login.PublicJWKS),
+	// and gives the app the key in a PEM file, OIDC_CLIENT_KEY_FILE, and no
+	// OIDC_CLIENT_SECRET.
+	clientKey crypto.Signer
+	// issuerAudience sets OIDC_ASSERTION_AUDIENCE=issuer: client
+	// assertions have aud = the issuer, as zitadel requires.
+	issuerAudience bool
+	// responseMode is OIDC_RESPONSE_MODE.
+	responseMode string
+}
 
 // startZitadelAndApp serves the zitadel example provider and the app, each
 // on its own loopback port, and returns the app's base URL. The app signs in
@@ -130,10 +234,19 @@ func (c postLogoutClient) PostLogoutRedirectURIs() []string { return c.uris }
 // picks both addresses first; otherwise it sets the app up as startApp does.
 func startZitadelAndApp(t *testing.T) (string, *zitadelIdP) {
 	t.Helper()
+	return startZitadelAndAppWith(t, zitadelOptions{})
+}
+
+// startZitadelAndAppWith is startZitadelAndApp with the client and sign-in
+// of o.
+func startZitadelAndAppWith(t *testing.T, o zitadelOptions) (string, *zitadelIdP) {
+	t.Helper()
 	idpSrv := httptest.NewUnstartedServer(nil)
 	appSrv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + idpSrv.Listener.Addr().String()
 	base := "http://" + appSrv.Listener.Addr().String()
+	// With a client key, zitadel still has a secret for the client, which
+	// the app is never told: a sign-in shows that the assertion did it.
 	secret := rand.Text()
 
 	idp := &zitadelIdP{issuer: issuer, users: storage.NewUserStore(issuer), hits: map[string]int{}}
@@ -145,6 +258,41 @@ func startZitadelAndApp(t *testing.T) (string, *zitadelIdP) {
 	st := zitadelStorage{
 		Storage:    storage.NewStorageWithClients(idp.users, clients),
 		postLogout: map[string][]string{zitadelClientID: {base + "/"}},
+		keys:       map[string]*jose.JSONWebKey{},
+		idp:        idp,
+	}
+	vars := map[string]string{
+		"APP_BASE_URL":       base,
+		"SESSION_STORE":      "sqlite:" + filepath.Join(t.TempDir(), "sessions.db"),
+		"OIDC_ISSUER":        issuer,
+		"OIDC_CLIENT_ID":     zitadelClientID,
+		"OIDC_CLIENT_SECRET": secret,
+		"OIDC_RESPONSE_MODE": o.responseMode,
+	}
+	if o.clientKey != nil {
+		// Registered as the login package says to: its PublicJWKS.
+		doc, err := login.PublicJWKS(o.clientKey, "")
+		var set jose.JSONWebKeySet
+		if err == nil {
+			err = json.Unmarshal(doc, &set)
+		}
+		if err != nil || len(set.Keys) != 1 {
+			t.Fatalf("the client's public JWKS: %v, %s", err, doc)
+		}
+		st.keys[zitadelClientID] = &set.Keys[0]
+		der, err := x509.MarshalPKCS8PrivateKey(o.clientKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyFile := filepath.Join(t.TempDir(), "client-key.pem")
+		if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		vars["OIDC_CLIENT_KEY_FILE"] = keyFile
+		delete(vars, "OIDC_CLIENT_SECRET")
+	}
+	if o.issuerAudience {
+		vars["OIDC_ASSERTION_AUDIENCE"] = "issuer"
 	}
 	// A nil logger leaves slog's default alone (the example would replace
 	// it for the whole process); the example's request log goes there.
@@ -152,13 +300,6 @@ func startZitadelAndApp(t *testing.T) (string, *zitadelIdP) {
 	idpSrv.Start()
 	t.Cleanup(idpSrv.Close)
 
-	vars := map[string]string{
-		"APP_BASE_URL":       base,
-		"SESSION_STORE":      "sqlite:" + filepath.Join(t.TempDir(), "sessions.db"),
-		"OIDC_ISSUER":        issuer,
-		"OIDC_CLIENT_ID":     zitadelClientID,
-		"OIDC_CLIENT_SECRET": secret,
-	}
 	cfg, err := config.Load(func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -183,17 +324,24 @@ func startZitadelAndApp(t *testing.T) (string, *zitadelIdP) {
 // verified it already).
 func jwtClaims(t *testing.T, jwt string) map[string]any {
 	t.Helper()
+	return jwtPart(t, jwt, 1)
+}
+
+// jwtPart decodes part i of a JWS in compact form (0 the header, 1 the
+// payload) without verifying it.
+func jwtPart(t *testing.T, jwt string, i int) map[string]any {
+	t.Helper()
 	parts := strings.Split(jwt, ".")
 	if len(parts) != 3 {
-		t.Fatalf("ID token is not a JWS in compact form: %q", jwt)
+		t.Fatalf("not a JWS in compact form: %q", jwt)
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	part, err := base64.RawURLEncoding.DecodeString(parts[i])
 	var m map[string]any
 	if err == nil {
-		err = json.Unmarshal(payload, &m)
+		err = json.Unmarshal(part, &m)
 	}
 	if err != nil {
-		t.Fatalf("ID token payload: %v", err)
+		t.Fatalf("JWS part %d: %v", i, err)
 	}
 	return m
 }

@@ -51,6 +51,10 @@ type Config struct {
 	// private_key_jwt (Auth0 too); ClientKeyID is its key ID.
 	ClientKey   crypto.Signer
 	ClientKeyID string
+	// AssertionAudience is OIDC_ASSERTION_AUDIENCE: what private_key_jwt
+	// assertions name as aud, "issuer" or "token_endpoint" (or empty, the
+	// default: the token endpoint, except with Auth0, the tenant).
+	AssertionAudience string
 	// ResponseMode is OIDC_RESPONSE_MODE: query (or empty) or form_post.
 	ResponseMode string
 	// UsePAR, OIDC_USE_PAR, requires pushed authorization requests.
@@ -224,6 +228,11 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.UsePAR = boolean("OIDC_USE_PAR")
 	c.DPoP = boolean("OIDC_DPOP")
+	switch c.AssertionAudience = env("OIDC_ASSERTION_AUDIENCE"); c.AssertionAudience {
+	case "", "issuer", "token_endpoint":
+	default:
+		bad("OIDC_ASSERTION_AUDIENCE=%q: want issuer or token_endpoint", c.AssertionAudience)
+	}
 	switch c.ResponseMode = env("OIDC_RESPONSE_MODE"); c.ResponseMode {
 	case "", "query", "form_post":
 	default:
