@@ -117,6 +117,7 @@ func TestCallbackFailures(t *testing.T) {
 		}), reason: "invalid_id_token", status: 400, message: unverified},
 		{name: "ID token without exp", faults: claims(func(c map[string]any) { delete(c, "exp") }), reason: "invalid_id_token", status: 400, message: unverified},
 		{name: "ID token without iat", faults: claims(func(c map[string]any) { delete(c, "iat") }), reason: "invalid_id_token", status: 400, message: unverified},
+		{name: "ID token issued a week ago", faults: claims(func(c map[string]any) { c["iat"] = now.Add(-7 * 24 * time.Hour).Unix() }), reason: "invalid_id_token", status: 400, message: unverified},
 		{name: "ID token issued in the future", faults: claims(func(c map[string]any) { c["iat"] = now.Add(time.Hour).Unix() }), reason: "invalid_id_token", status: 400, message: unverified},
 		{name: "wrong audience", faults: claims(func(c map[string]any) { c["aud"] = "another-app" }), reason: "invalid_id_token", status: 400, message: unverified},
 		{name: "several audiences without azp", faults: claims(func(c map[string]any) { c["aud"] = []string{"app", "another-app"} }), reason: "invalid_id_token", status: 400, message: unverified},

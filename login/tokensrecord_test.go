@@ -3,11 +3,15 @@ package login
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/gologin/gologin/devidp"
+	"github.com/gologin/gologin/devidp/devidptest"
+	"github.com/gologin/gologin/internal/testclient"
 	"github.com/gologin/gologin/sessionstore"
 )
 
@@ -49,5 +53,25 @@ func TestTokensRecordIsSealed(t *testing.T) {
 	store.CommitCtx(ctx, tokensKeyOf("session-3"), old, expiry)
 	if rec, found, err := a.loadTokens(ctx, "session-3"); err != nil || !found || rec.tokens.RefreshToken != toks.RefreshToken {
 		t.Errorf("a record from before sealing: %+v, %v, %v", rec, found, err)
+	}
+}
+
+// TestRefreshedIDTokenMustKeepTheUser refreshes a session whose provider
+// then issues an ID token of another subject: the refresh is refused and
+// the stored tokens stay as they were.
+func TestRefreshedIDTokenMustKeepTheUser(t *testing.T) {
+	rp := newRP(t, func(cfg *Config) { cfg.Scopes = []string{"openid", "profile", "email", "offline_access"} })
+	rp.idp.Reconfigure(t, func(cfg *devidp.Config) { cfg.AccessTokenLifetime = 10 * time.Second })
+	b := testclient.New(t)
+	rp.signIn(t, b, "ada@example.com", nil)
+	token := sessionTokenOf(t, rp, b)
+	before, _, _ := rp.auth.loadTokens(context.Background(), token)
+	rp.idp.Set(devidptest.Faults{Claims: func(c map[string]any) { c["sub"] = "someone-else" }})
+	if api := b.Get(rp.base + "/api"); api.Status != http.StatusBadGateway {
+		t.Fatalf("API call whose refresh brings another user's ID token: %d %s, want 502", api.Status, api.Body)
+	}
+	after, _, _ := rp.auth.loadTokens(context.Background(), token)
+	if after.tokens.AccessToken != before.tokens.AccessToken || after.tokens.IDToken != before.tokens.IDToken {
+		t.Error("the refused refresh's tokens were stored")
 	}
 }

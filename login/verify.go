@@ -15,8 +15,8 @@ import (
 // verifyIDToken validates an ID token as OpenID Connect Core 3.1.3.7 asks,
 // and returns it with its claims. go-oidc checks the signature against the
 // provider's JWKS with the algorithms discovery advertises, iss and aud; the
-// checks it leaves to its callers are here: exp and iat with clock skew,
-// nonce, azp, auth_time and sub.
+// checks it leaves to its callers are here: exp and iat with clock skew
+// (iat no earlier than the login's start), nonce, azp, auth_time and sub.
 func (a *Auth) verifyIDToken(ctx context.Context, d *discovered, raw string, tx transaction) (*oidc.IDToken, map[string]any, error) {
 	var fetchErr error
 	tok, err := d.verifier.Verify(context.WithValue(ctx, fetchErrKey{}, &fetchErr), raw)
@@ -37,6 +37,10 @@ func (a *Auth) verifyIDToken(ctx context.Context, d *discovered, raw string, tx 
 		return nil, nil, errors.New("ID token has no iat")
 	case tok.IssuedAt.After(now.Add(skew)):
 		return nil, nil, errors.New("ID token issued in the future")
+	case !tx.Started.IsZero() && tok.IssuedAt.Before(tx.Started.Add(-skew)):
+		// Issued before this login started: a token from another time,
+		// replayed (the FAPI suites send one a week old).
+		return nil, nil, errors.New("ID token issued before this login started")
 	case tok.Subject == "":
 		return nil, nil, errors.New("ID token has no sub")
 	case subtle.ConstantTimeCompare([]byte(tok.Nonce), []byte(tx.Nonce)) != 1:

@@ -85,10 +85,9 @@ func checkAssertion(t *testing.T, idp *zitadelIdP, kid, audience string) {
 // zitadel takes an assertion only if its aud is zitadel's issuer
 // (op.VerifyJWTAssertion checks oidc.CheckAudience against the issuer,
 // before it looks up the key), and the app's assertions have the token
-// endpoint's URL (login's default, OpenID Connect Core 9), which the
-// app's configuration cannot change: signing in fails. With the issuer as
-// aud (login.Config.ClientAssertionAudience, as login.Auth0 sets it),
-// the same sign-in succeeds.
+// endpoint's URL (login's default, OpenID Connect Core 9): signing in
+// fails. With the issuer as aud (OIDC_ASSERTION_AUDIENCE=issuer, as
+// login.Auth0 sets it), the same sign-in succeeds.
 func TestZitadelPrivateKeyJWT(t *testing.T) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
