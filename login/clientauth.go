@@ -59,7 +59,8 @@ func authMethod(cfg *Config, advertised []string) (string, error) {
 		return PrivateKeyJWT, nil
 	}
 	for _, m := range []string{cfg.TokenAuthMethod, ClientSecretBasic, ClientSecretPost, ClientSecretJWT} {
-		if m != "" && m != PrivateKeyJWT && slices.Contains(advertised, m) {
+		// HS256 wants a key of 256 bits or more (RFC 7518 3.2).
+		if m != "" && m != PrivateKeyJWT && slices.Contains(advertised, m) && (m != ClientSecretJWT || len(cfg.ClientSecret) >= 32) {
 			return m, nil
 		}
 	}

@@ -57,7 +57,8 @@ func TestClientAssertions(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := &http.Client{Transport: &clientAuthTransport{base: http.DefaultTransport, signer: signer,
-				endpoints: []string{tokenURL}, now: func() time.Time { return now }}}
+				// As discovery gives it: some token endpoints carry a query.
+				endpoints: []string{withoutQuery(tokenURL + "?x=1")}, now: func() time.Time { return now }}}
 			for range 2 {
 				resp, err := c.PostForm(tokenURL+"?x=1", url.Values{"grant_type": {"authorization_code"}, "code": {"c"}, "client_id": {"app"}})
 				if err != nil {

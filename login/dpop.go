@@ -170,6 +170,9 @@ type dpopAPITransport struct {
 }
 
 func (t *dpopAPITransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.GetBody != nil {
+		r.Body.Close() // each send reads a copy from GetBody
+	}
 	send := func() (*http.Response, error) {
 		proof, err := dpopProof(t.key, r.Method, target(r), t.nonces.get(origin(r)), t.accessToken, t.now())
 		if err != nil {

@@ -13,8 +13,11 @@ import (
 	"context"
 	"crypto"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -118,9 +121,10 @@ type Config struct {
 	Store sessionstore.Store
 	// AttemptKey, 16, 24 or 32 bytes, encrypts and authenticates the
 	// cookies that carry login attempts between Login and Callback; every
-	// instance of an app must share it. Default: derived from ClientSecret
-	// (HKDF-SHA256), or, without one, random per process, so that a login
-	// completes only on the instance that started it.
+	// instance of an app must share it. Default: derived (HKDF-SHA256) from
+	// ClientSecret, or else from ClientKey, or, without either, random per
+	// process, so that a login completes only on the instance that
+	// started it.
 	AttemptKey []byte
 	// IdleTimeout signs out a user who made no request for this long; 0
 	// means never. The absolute limit is Sessions.Lifetime. Requests count
@@ -211,9 +215,14 @@ func New(cfg Config) (*Auth, error) {
 		return nil, fmt.Errorf("login: unsupported TokenAuthMethod %q", m)
 	}
 	if cfg.ClientKey != nil {
-		if _, err := signingAlg(cfg.ClientKey); err != nil {
+		// Signing at startup shows a key that cannot sign (a KMS signer
+		// go-jose does not take, say) now, not at every sign-in.
+		if _, err := newAssertionSigner(&cfg, PrivateKeyJWT); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.TokenAuthMethod == ClientSecretJWT && len(cfg.ClientSecret) < 32 {
+		return nil, errors.New("login: client_secret_jwt needs a ClientSecret of 32 bytes or more (RFC 7518 3.2)")
 	}
 	if m := cfg.ResponseMode; m != "" && m != "query" && m != "form_post" {
 		return nil, fmt.Errorf("login: unsupported ResponseMode %q: want query or form_post", m)
@@ -240,6 +249,12 @@ func New(cfg Config) (*Auth, error) {
 		cfg.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 			e := asError(err)
 			http.Error(w, e.Title+": "+e.Message, e.Status)
+		}
+	}
+	if cfg.AttemptKey == nil && cfg.ClientSecret == "" && cfg.ClientKey != nil {
+		// Every instance has the client key, as they would a secret.
+		if der, err := x509.MarshalPKCS8PrivateKey(cfg.ClientKey); err == nil {
+			cfg.AttemptKey, _ = hkdf.Key(sha256.New, der, nil, attemptKeyInfo, 32)
 		}
 	}
 	if cfg.AttemptKey == nil && cfg.ClientSecret == "" {
@@ -380,6 +395,8 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.formPost {
+		// A posted response is a few hundred bytes: bound what is read.
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if err := r.ParseForm(); err != nil {
 			a.callbackFail(w, r, newError("missing_state", err))
 			return
@@ -396,19 +413,20 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 		a.callbackFail(w, r, newError("invalid_state", nil))
 		return
 	}
-	if code := q.Get("error"); code != "" {
-		a.callbackFail(w, r, providerError(code, q.Get("error_description")))
-		return
-	}
 	d, err := a.provider.get(ctx)
 	if err != nil {
 		a.callbackFail(w, r, newError("provider_unavailable", err))
 		return
 	}
 	// RFC 9207: a provider that names itself must be ours (mix-up defence),
-	// and one that says it always does must have.
+	// and one that says it always does must have; errors too, so that
+	// another provider's cannot pass for ours.
 	if iss := q.Get("iss"); (iss != "" || d.sendsIss) && iss != a.cfg.Issuer {
 		a.callbackFail(w, r, newError("issuer_mismatch", nil))
+		return
+	}
+	if code := q.Get("error"); code != "" {
+		a.callbackFail(w, r, providerError(code, q.Get("error_description")))
 		return
 	}
 	code := q.Get("code")
@@ -446,8 +464,12 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	toks := tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry, TokenType: tok.TokenType}
-	if isDPoP(tok.TokenType) {
+	switch {
+	case isDPoP(tok.TokenType):
 		toks.DPoPKey = dpopKey
+	case a.cfg.DPoP:
+		a.cfg.Logger.WarnContext(ctx, "DPoP is configured, but the provider issued tokens of another type: they are not bound to a key",
+			"token_type", tok.TokenType)
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {

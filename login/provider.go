@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -135,7 +136,8 @@ func (a *Auth) discover(ctx context.Context) (*discovered, error) {
 		return nil, errors.New("login: pushed authorization requests are required, but the provider advertises no pushed_authorization_request_endpoint")
 	}
 	tokenClient := &http.Client{Transport: &clientAuthTransport{base: base, signer: signer,
-		endpoints: []string{ep.TokenURL, meta.PAR}, nonces: &a.dpopNonces, now: a.cfg.Now}, Timeout: a.cfg.HTTPClient.Timeout}
+		endpoints: []string{withoutQuery(ep.TokenURL), withoutQuery(meta.PAR)}, nonces: &a.dpopNonces, now: a.cfg.Now},
+		Timeout: a.cfg.HTTPClient.Timeout}
 	algs := signingAlgs(meta.Algs)
 	if meta.JWKS == "" || len(algs) == 0 {
 		return nil, errors.New("discovery document lacks jwks_uri or a supported ID token signing algorithm")
@@ -188,4 +190,15 @@ func signingAlgs(advertised []string) []string {
 		}
 	}
 	return algs
+}
+
+// withoutQuery is an endpoint URL as clientAuthTransport compares
+// requests with it: without query and fragment (some token endpoints, such
+// as Azure AD B2C's, carry a query).
+func withoutQuery(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || endpoint == "" {
+		return endpoint
+	}
+	return u.Scheme + "://" + u.Host + u.EscapedPath()
 }

@@ -33,7 +33,8 @@ func TestAuthMethod(t *testing.T) {
 		{Config{}, []string{ClientSecretPost, ClientSecretBasic}, ClientSecretBasic},
 		{Config{TokenAuthMethod: ClientSecretPost}, []string{ClientSecretBasic, ClientSecretPost}, ClientSecretPost},
 		{Config{TokenAuthMethod: ClientSecretPost}, []string{ClientSecretBasic}, ClientSecretBasic},
-		{Config{}, []string{ClientSecretJWT}, ClientSecretJWT},
+		{Config{ClientSecret: strings.Repeat("s", 32)}, []string{ClientSecretJWT}, ClientSecretJWT},
+		{Config{ClientSecret: "short"}, []string{ClientSecretJWT}, ""}, // HS256 wants 256 bits
 		{Config{}, []string{PrivateKeyJWT}, ""},
 		{Config{ClientKey: key}, []string{ClientSecretBasic, PrivateKeyJWT}, PrivateKeyJWT},
 		{Config{ClientKey: key}, []string{ClientSecretBasic}, ""},

@@ -1,6 +1,9 @@
 package login
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -190,5 +193,29 @@ func TestLoginAttemptCookiesStayWithinHeaderLimits(t *testing.T) {
 		if _, ok, _ := take(a, jar, state, start.Add(time.Minute)); !ok {
 			t.Fatalf("login %d, the newest, does not complete", i+1)
 		}
+	}
+}
+
+// TestAttemptKeyOfAKeyOnlyClient: instances of a client with a key and no
+// secret derive the same attempt key from it, so a login started on one
+// completes on another.
+func TestAttemptKeyOfAKeyOnlyClient(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	instance := func() *Auth {
+		sm := scs.New()
+		sm.Store, sm.Codec = sessionstore.NewMemory(), sessionstore.Codec{}
+		a, err := New(Config{Issuer: "https://op.example", ClientID: "c", ClientKey: key, RedirectURL: "https://app.example/callback", Sessions: sm})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	one, two := instance(), instance()
+	cookies := save(t, one, nil, "s", time.Now())
+	if _, ok, _ := take(two, cookies, "s", time.Now()); !ok {
+		t.Error("a login started on one instance of a key-only client does not complete on another")
 	}
 }

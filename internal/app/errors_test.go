@@ -24,7 +24,8 @@ func TestErrorPagesOfferRetryWhereItHelps(t *testing.T) {
 	}{
 		{"page not found", "/no-such-page", http.StatusNotFound, "There is no page at this address.", false},
 		{"unknown sign-in attempt", "/callback?state=x&code=y", http.StatusBadRequest, "Sign-in expired", true},
-		{"cancelled at the provider", "/callback?state=" + state + "&error=access_denied", http.StatusBadRequest, "You cancelled sign-in.", true},
+		{"cancelled at the provider", "/callback?" + url.Values{"state": {state}, "error": {"access_denied"}, "iss": {base + "/devidp"}}.Encode(),
+			http.StatusBadRequest, "You cancelled sign-in.", true},
 	}
 	for _, tt := range tests {
 		p := b.Get(base + tt.path)

@@ -214,6 +214,7 @@ func TestProviderErrorTextIsEscaped(t *testing.T) {
 		"state":             {loc.Query().Get("state")},
 		"error":             {"<b>access_denied</b>"},
 		"error_description": {`<script>alert("x")</script>`},
+		"iss":               {base + "/devidp"},
 	}.Encode())
 	if p.Status != http.StatusBadRequest || strings.Contains(p.Body, "<script>") || strings.Contains(p.Body, "<b>") ||
 		!strings.Contains(p.Body, "&lt;script&gt;") {

@@ -234,7 +234,13 @@ func Load(getenv func(string) string) (Config, error) {
 		bad("OIDC_ASSERTION_AUDIENCE=%q: want issuer or token_endpoint", c.AssertionAudience)
 	}
 	switch c.ResponseMode = env("OIDC_RESPONSE_MODE"); c.ResponseMode {
-	case "", "query", "form_post":
+	case "", "query":
+	case "form_post":
+		// Its attempt cookie is Secure, which browsers keep only over
+		// https or on loopback.
+		if u != nil && u.Scheme != "https" && !IsLoopback(u.Hostname()) {
+			bad("OIDC_RESPONSE_MODE=form_post needs an https APP_BASE_URL (or a loopback one), not %s", c.BaseURL)
+		}
 	default:
 		bad("OIDC_RESPONSE_MODE=%q: want query or form_post", c.ResponseMode)
 	}

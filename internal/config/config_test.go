@@ -185,6 +185,7 @@ func TestLoadErrors(t *testing.T) {
 		env  map[string]string
 		want []string // every string the error must mention
 	}{
+		{"form_post over plain http", with(oidcEnv("https://accounts.example.com"), "OIDC_RESPONSE_MODE", "form_post", "APP_BASE_URL", "http://app.example.com"), []string{"OIDC_RESPONSE_MODE", "https"}},
 		{"unknown response mode", with(oidcEnv("https://accounts.example.com"), "OIDC_RESPONSE_MODE", "fragment"), []string{"OIDC_RESPONSE_MODE"}},
 		{"client key file missing", with(oidcEnv("https://accounts.example.com"), "OIDC_CLIENT_KEY_FILE", "/nonexistent/key.pem"), []string{"OIDC_CLIENT_KEY_FILE"}},
 		{"client key file not a key", with(oidcEnv("https://accounts.example.com"), "OIDC_CLIENT_KEY_FILE", "config_test.go"), []string{"OIDC_CLIENT_KEY_FILE"}},
