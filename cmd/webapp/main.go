@@ -226,6 +226,7 @@ var environment = []variable{
 	{"OIDC_CLIENT_SECRET", "", "client secret registered with that provider"},
 	{"OIDC_SCOPES", "openid profile email", "scopes to request, space-separated; must contain openid"},
 	{"OIDC_CLIENT_KEY_FILE", "", "private key (PEM or JWK) for private_key_jwt instead of the client secret; Auth0 too"},
+	{"OIDC_CLIENT_KEY_ID", "", "the key's ID as the provider registered it (Auth0 makes its own); default: its RFC 7638 thumbprint"},
 	{"OIDC_ASSERTION_AUDIENCE", "token_endpoint", "aud of private_key_jwt assertions: token_endpoint, or issuer, as some providers want (Auth0's default)"},
 	{"OIDC_USE_PAR", "false", "true requires pushed authorization requests; without it they are used when the provider offers them"},
 	{"OIDC_DPOP", "false", "true binds each session's tokens to a key of its own (DPoP), kept with its tokens"},

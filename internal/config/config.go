@@ -225,6 +225,9 @@ func Load(getenv func(string) string) (Config, error) {
 		if err != nil {
 			bad("OIDC_CLIENT_KEY_FILE=%q: %v", path, err)
 		}
+		if kid := env("OIDC_CLIENT_KEY_ID"); kid != "" {
+			c.ClientKeyID = kid // the ID the provider gave the registered key
+		}
 	}
 	c.UsePAR = boolean("OIDC_USE_PAR")
 	c.DPoP = boolean("OIDC_DPOP")
