@@ -155,8 +155,8 @@ const redisFormat = "2"
 // dropClearTokens deletes, once per Redis, the records written before keys
 // held hashes of tokens: they carry the tokens themselves, and their users
 // sign in again. It deletes only keys and members that are not hashes, so
-// it harms nothing if instances run it together. Index sets may go on
-// listing such tokens: deletes never trust a set's entries.
+// it harms nothing if instances run it together; that includes the index
+// sets' members.
 func (r *Store) dropClearTokens(ctx context.Context) error {
 	format, err := r.client.Get(ctx, r.prefix+"format").Result()
 	if err == nil && format == redisFormat {
@@ -175,6 +175,26 @@ func (r *Store) dropClearTokens(ctx context.Context) error {
 			}
 		}
 		if err := iter.Err(); err != nil {
+			return err
+		}
+	}
+	// The index sets' members that are tokens themselves.
+	for _, kind := range []string{"sid:", "sub:"} {
+		sets := r.client.Scan(ctx, 0, r.prefix+kind+"*", 1000).Iterator()
+		for sets.Next(ctx) {
+			members := r.client.SScan(ctx, sets.Val(), 0, "*", 1000).Iterator()
+			for members.Next(ctx) {
+				if m := members.Val(); !sessionstore.IsHashed(m) {
+					if err := r.client.SRem(ctx, sets.Val(), m).Err(); err != nil {
+						return err
+					}
+				}
+			}
+			if err := members.Err(); err != nil {
+				return err
+			}
+		}
+		if err := sets.Err(); err != nil {
 			return err
 		}
 	}

@@ -270,6 +270,9 @@ func TestEndsSessionsKeptInTheClear(t *testing.T) {
 	if err := s.client.ZAdd(ctx, s.expiriesKey(), redis.Z{Score: float64(time.Now().Add(time.Hour).UnixMilli()), Member: token}).Err(); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.client.SAdd(ctx, s.prefix+"sid:sid-1", token).Err(); err != nil {
+		t.Fatal(err)
+	}
 	s.Close()
 
 	s = openRedisPrefix(t, url, prefix)
@@ -279,6 +282,9 @@ func TestEndsSessionsKeptInTheClear(t *testing.T) {
 	}
 	if n, _ := s.client.Exists(ctx, s.sessionKey(token)).Result(); n != 0 {
 		t.Error("the session kept under its token itself is still there")
+	}
+	if in, _ := s.client.SIsMember(ctx, s.prefix+"sid:sid-1", token).Result(); in {
+		t.Error("an index set still lists the token itself")
 	}
 	storetest.Commit(t, s, token, b)
 	storetest.MustFind(t, s, token, b)
