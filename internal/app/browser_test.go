@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/gologin/gologin/devidp"
+	"github.com/gologin/gologin/devidp/devidptest"
 	"github.com/gologin/gologin/internal/testskip"
 )
 
@@ -30,58 +34,9 @@ const viewportWidth, viewportHeight = 1000, 800
 // and profile pages in screenshots/ at the repository root (and in docs/img/,
 // where the README shows them, when UPDATE_SCREENSHOTS=1).
 func TestBrowserSignInOut(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("headless Chromium not found at %s, and CI must run the browser test: %v", chromiumPath, err)
-		}
-		testskip.Skipped.Add("no headless Chromium at "+chromiumPath, "apt-get install chromium")
-		t.Skipf("headless Chromium not found at %s; install Debian's chromium to run the browser test", chromiumPath)
-	}
+	ctx := startChromium(t)
 	shots := screenshotDirs(t)
-
 	base, _ := startApp(t, nil)
-
-	var chromeOut lockedBuffer
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.NoSandbox,
-		chromedp.Headless,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(viewportWidth, viewportHeight),
-		// Keep the browser off the network: it talks only to the app.
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("disable-breakpad", true),
-		chromedp.Flag("disable-client-side-phishing-detection", true),
-		chromedp.Flag("safebrowsing-disable-auto-update", true),
-		chromedp.Flag("metrics-recording-only", true),
-		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter"),
-		chromedp.Flag("password-store", "basic"),
-		chromedp.Flag("use-mock-keychain", true),
-		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.CombinedOutput(&chromeOut),
-	}
-
-	// The timeout covers the whole browser: when it ends, Chromium stops.
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
-	defer cancelBrowser()
-	defer func() {
-		if t.Failed() && chromeOut.Len() > 0 {
-			t.Logf("Chromium output:\n%s", chromeOut.String())
-		}
-	}()
 
 	start := time.Now()
 	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
@@ -222,6 +177,100 @@ func TestBrowserSignInOut(t *testing.T) {
 		t.Errorf("after logout the browser is at %s, want %s/", loc, base)
 	}
 	t.Logf("browser run took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// TestBrowserFormPostAcrossSites signs in with OIDC_RESPONSE_MODE=form_post
+// in a real Chromium, the provider on another site (127.0.0.1) than the app
+// (localhost): the provider's page posts the response to the app across
+// sites, and the login attempt's cookie must come with that post.
+func TestBrowserFormPostAcrossSites(t *testing.T) {
+	ctx := startChromium(t)
+	srv := httptest.NewUnstartedServer(nil)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	base := "http://localhost:" + port
+	idp := devidptest.NewFaulty(t, devidp.Client{ID: "app", Secret: "app-secret",
+		RedirectURIs: []string{base + "/callback"}, PostLogoutRedirectURIs: []string{base + "/"}})
+	serveApp(t, srv, map[string]string{"APP_BASE_URL": base, "SESSION_STORE": "memory", "OIDC_RESPONSE_MODE": "form_post",
+		"OIDC_ISSUER": idp.Issuer(), "OIDC_CLIENT_ID": "app", "OIDC_CLIENT_SECRET": "app-secret"})
+	if !strings.HasPrefix(idp.Issuer(), "http://127.0.0.1:") {
+		t.Fatalf("the provider is at %s, want another site than %s", idp.Issuer(), base)
+	}
+	var welcome string
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SetValue(chromedp.ID("name"), "Ada Lovelace"),
+		chromedp.SetValue(chromedp.ID("email"), "ada@example.com"),
+		chromedp.Click(chromedp.CSS(`button[name="signin"]`)),
+		// The provider's page submits itself to the app's /callback.
+		chromedp.WaitVisible(chromedp.CSS(`main form[action="/logout"] button[type="submit"]`)),
+	)
+	if err == nil {
+		welcome, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main h1"), chromedp.NodeVisible))
+	}
+	if err != nil {
+		t.Fatalf("signing in with form_post across sites: %v%s", err, describePage(ctx))
+	}
+	if !strings.Contains(welcome, "Welcome Ada Lovelace!") {
+		t.Errorf("after the posted callback: %q, want Welcome Ada Lovelace!", welcome)
+	}
+}
+
+// startChromium starts a headless Chromium for t, stopped when t ends or
+// after browserTimeout, and returns its context; without Chromium the test
+// skips (fails under CI).
+func startChromium(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("headless Chromium not found at %s, and CI must run the browser test: %v", chromiumPath, err)
+		}
+		testskip.Skipped.Add("no headless Chromium at "+chromiumPath, "apt-get install chromium")
+		t.Skipf("headless Chromium not found at %s; install Debian's chromium to run the browser test", chromiumPath)
+	}
+	var chromeOut lockedBuffer
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.NoSandbox,
+		chromedp.Headless,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(viewportWidth, viewportHeight),
+		// Keep the browser off the network: it talks only to the app.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-breakpad", true),
+		chromedp.Flag("disable-client-side-phishing-detection", true),
+		chromedp.Flag("safebrowsing-disable-auto-update", true),
+		chromedp.Flag("metrics-recording-only", true),
+		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter"),
+		chromedp.Flag("password-store", "basic"),
+		chromedp.Flag("use-mock-keychain", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.CombinedOutput(&chromeOut),
+	}
+
+	// The timeout covers the whole browser: when it ends, Chromium stops.
+	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	ctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
+	t.Cleanup(func() {
+		if t.Failed() && chromeOut.Len() > 0 {
+			t.Logf("Chromium output:\n%s", chromeOut.String())
+		}
+		cancelBrowser()
+		cancelAlloc()
+		cancel()
+	})
+	return ctx
+
 }
 
 // waitLoaded waits until the document and every image in it have loaded.
