@@ -13,11 +13,8 @@ import (
 	"context"
 	"crypto"
 	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -251,19 +248,13 @@ func New(cfg Config) (*Auth, error) {
 			http.Error(w, e.Title+": "+e.Message, e.Status)
 		}
 	}
-	if cfg.AttemptKey == nil && cfg.ClientSecret == "" && cfg.ClientKey != nil {
-		// Every instance has the client key, as they would a secret.
-		if der, err := x509.MarshalPKCS8PrivateKey(cfg.ClientKey); err == nil {
-			cfg.AttemptKey, _ = hkdf.Key(sha256.New, der, nil, attemptKeyInfo, 32)
-		}
-	}
-	if cfg.AttemptKey == nil && cfg.ClientSecret == "" {
-		cfg.Logger.Warn("login: no AttemptKey and no ClientSecret: login attempts are sealed with a key of this process, " +
-			"so with several instances a login completes only on the one that started it; set Config.AttemptKey")
-	}
-	attempts, err := newAttemptCipher(cfg.AttemptKey, cfg.ClientSecret)
+	attempts, shared, err := newAttemptCipher(&cfg)
 	if err != nil {
 		return nil, fmt.Errorf("login: AttemptKey: %w", err)
+	}
+	if !shared {
+		cfg.Logger.Warn("login: no AttemptKey, ClientSecret or ClientKey: login attempts are sealed with a key of this process, " +
+			"so with several instances a login completes only on the one that started it; set Config.AttemptKey")
 	}
 	redirect, err := url.Parse(cfg.RedirectURL)
 	if err != nil {
@@ -292,9 +283,9 @@ func (a *Auth) ProviderStatus() (ready bool, lastErr error) {
 }
 
 // Login starts a sign-in: it sets a cookie that carries the login attempt
-// (encrypted, for ten minutes) and redirects to the provider's authorization endpoint. The
-// optional returnTo query parameter, a local path, is where the browser
-// goes after signing in.
+// (encrypted, for ten minutes) and redirects to the provider's
+// authorization endpoint. The optional returnTo query parameter, a local
+// path, is where the browser goes after signing in.
 func (a *Auth) Login(w http.ResponseWriter, r *http.Request) {
 	a.login(w, r, nil)
 }
@@ -436,28 +427,12 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	}
 	tctx, cancel := context.WithTimeout(a.tokenContext(ctx, d), a.cfg.Timeout)
 	defer cancel()
-	var dpopKey []byte
-	if a.cfg.DPoP {
-		key, err := newSessionKey()
-		if err != nil {
-			a.callbackFail(w, r, newError("internal", err))
-			return
-		}
-		dpopKey = key.der
-		tctx = withDPoPKey(tctx, key.key)
-	}
-	tok, err := d.oauth.Exchange(tctx, code, oauth2.VerifierOption(tx.Verifier))
+	tok, dpopKey, err := a.redeem(tctx, d, code, tx.Verifier, a.cfg.DPoP)
 	var re *oauth2.RetrieveError
-	if err != nil && dpopKey == nil && errors.As(err, &re) && re.ErrorCode == "invalid_dpop_proof" {
+	if err != nil && !a.cfg.DPoP && errors.As(err, &re) && re.ErrorCode == "invalid_dpop_proof" {
 		// The provider binds this client's tokens though DPoP is not
 		// configured (RFC 9449 5): the same request, with a session key.
-		key, kerr := newSessionKey()
-		if kerr != nil {
-			a.callbackFail(w, r, newError("internal", kerr))
-			return
-		}
-		dpopKey = key.der
-		tok, err = d.oauth.Exchange(withDPoPKey(tctx, key.key), code, oauth2.VerifierOption(tx.Verifier))
+		tok, dpopKey, err = a.redeem(tctx, d, code, tx.Verifier, true)
 	}
 	if err != nil {
 		a.exchangeFailed(w, r, err)
@@ -523,6 +498,21 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	a.emit(ctx, Event{Kind: LoginSucceeded})
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, tx.ReturnTo, http.StatusSeeOther)
+}
+
+// redeem exchanges code for tokens, with a new session DPoP key (returned
+// in PKCS #8 form) when dpop is set.
+func (a *Auth) redeem(ctx context.Context, d *discovered, code, verifier string, dpop bool) (*oauth2.Token, []byte, error) {
+	var der []byte
+	if dpop {
+		key, err := newSessionKey()
+		if err != nil {
+			return nil, nil, err
+		}
+		ctx, der = withDPoPKey(ctx, key.key), key.der
+	}
+	tok, err := d.oauth.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	return tok, der, err
 }
 
 // exchangeFailed maps a failed code redemption to a status: the provider
@@ -630,13 +620,15 @@ const idleRefresh = time.Minute
 // or not.
 func (a *Auth) ExpireIdle(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Guests need no mark: User has nothing to check for them.
 		if _, ok := a.cfg.Sessions.Get(r.Context(), userKey).(User); ok {
 			if err := a.checkIdle(r.Context()); err != nil {
 				a.fail(w, r, "session_unavailable", err)
 				return
 			}
+			r = r.WithContext(context.WithValue(r.Context(), idleCheckedKey{}, true))
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), idleCheckedKey{}, true)))
+		next.ServeHTTP(w, r)
 	})
 }
 

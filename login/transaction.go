@@ -6,6 +6,7 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -47,26 +48,32 @@ const (
 // client secret it may be derived from.
 const attemptKeyInfo = "gologin login attempt cookie v1"
 
-// newAttemptCipher returns the AEAD that seals attempt cookies: with key
-// when set, else with a key derived from the client secret (which every
-// instance of an app shares), else with a random key of this process.
-func newAttemptCipher(key []byte, clientSecret string) (cipher.AEAD, error) {
-	if key == nil && clientSecret != "" {
-		var err error
-		key, err = hkdf.Key(sha256.New, []byte(clientSecret), nil, attemptKeyInfo, 32)
-		if err != nil {
-			return nil, err
+// newAttemptCipher returns the AEAD that seals attempt cookies: with
+// cfg.AttemptKey when set, else with a key derived from what every
+// instance of an app shares, the client secret or else the client key; it
+// reports whether the key is such a shared one, not a random key of this
+// process.
+func newAttemptCipher(cfg *Config) (aead cipher.AEAD, shared bool, err error) {
+	key, secret := cfg.AttemptKey, []byte(cfg.ClientSecret)
+	if key == nil && len(secret) == 0 && cfg.ClientKey != nil {
+		secret, _ = x509.MarshalPKCS8PrivateKey(cfg.ClientKey) // nil for keys it cannot write
+	}
+	if key == nil && len(secret) > 0 {
+		if key, err = hkdf.Key(sha256.New, secret, nil, attemptKeyInfo, 32); err != nil {
+			return nil, false, err
 		}
 	}
+	shared = key != nil
 	if key == nil {
 		key = make([]byte, 32)
-		rand.Read(key)
+		rand.Read(key) // crypto/rand.Read never fails
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return cipher.NewGCM(block)
+	aead, err = cipher.NewGCM(block)
+	return aead, shared, err
 }
 
 // txCookieName is the name of state's attempt cookie: 128 bits of its

@@ -108,7 +108,7 @@ func TestLoginAttemptCookies(t *testing.T) {
 		t.Error("another state's attempt cookie, renamed, completed a login")
 	}
 	b := attemptAuth(t, "http://localhost:3000/callback")
-	b.attempts, _ = newAttemptCipher([]byte("0123456789abcdef0123456789abcdef"), "")
+	b.attempts, _, _ = newAttemptCipher(&Config{AttemptKey: []byte("0123456789abcdef0123456789abcdef")})
 	if _, ok, _ := take(b, []*http.Cookie{s1}, "s1", start); ok {
 		t.Error("an attempt cookie sealed with another key completed a login")
 	}
