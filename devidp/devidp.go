@@ -168,6 +168,9 @@ func (g grant) expiry() time.Time { return g.expires }
 type User struct {
 	Name  string
 	Email string
+	// Groups, optional, become the groups claim, for trying out rules
+	// that allow groups.
+	Groups []string
 }
 
 // Subject is the user's stable identifier: derived from the email, so the

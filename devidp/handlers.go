@@ -44,7 +44,7 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_signing_alg_values_supported": algNames(assertionAlgs),
 		"dpop_signing_alg_values_supported":                algNames(dpopAlgs),
 		"code_challenge_methods_supported":                 []string{"S256"},
-		"claims_supported":                                 []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "name", "email", "email_verified", "picture"},
+		"claims_supported":                                 []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "name", "preferred_username", "groups", "email", "email_verified", "picture"},
 		"authorization_response_iss_parameter_supported":   true,
 	}
 	if p.par {
@@ -152,6 +152,7 @@ func (p *Provider) respond(w http.ResponseWriter, r *http.Request, ar authReques
 type signInPage struct {
 	Request     authRequest
 	Name, Email string
+	Groups      string
 	Problem     string
 	Action      string
 	Style       string
@@ -213,8 +214,13 @@ func (p *Provider) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := User{Name: strings.TrimSpace(form.Get("name")), Email: strings.TrimSpace(form.Get("email"))}
+	for g := range strings.SplitSeq(form.Get("groups"), ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			u.Groups = append(u.Groups, g)
+		}
+	}
 	if problem := u.validate(); problem != "" {
-		p.page(w, http.StatusUnprocessableEntity, "signin", signInPage{Request: ar, Name: u.Name, Email: u.Email, Problem: problem, Action: p.base + "/authorize"})
+		p.page(w, http.StatusUnprocessableEntity, "signin", signInPage{Request: ar, Name: u.Name, Email: u.Email, Groups: strings.Join(u.Groups, ", "), Problem: problem, Action: p.base + "/authorize"})
 		return
 	}
 	// A pushed request signs in once, even when its form is posted twice.
@@ -240,6 +246,8 @@ func (u User) validate() string {
 		return "Enter a name of up to 100 characters."
 	case len(u.Email) > 254:
 		return "Enter an email address of up to 254 characters."
+	case len(u.Groups) > 20 || slices.ContainsFunc(u.Groups, func(g string) bool { return len(g) > 64 }):
+		return "Enter at most 20 groups of up to 64 characters each."
 	}
 	if a, err := mail.ParseAddress(u.Email); err != nil || a.Address != u.Email {
 		return "Enter an email address such as ada@example.com."
@@ -381,6 +389,12 @@ func (p *Provider) claims(g grant) map[string]any {
 	scopes := strings.Fields(g.scope)
 	if slices.Contains(scopes, "profile") {
 		c["name"] = g.user.Name
+		if local, _, ok := strings.Cut(g.user.Email, "@"); ok {
+			c["preferred_username"] = local
+		}
+		if len(g.user.Groups) > 0 {
+			c["groups"] = g.user.Groups
+		}
 		c["picture"] = p.endpoint("/avatar.svg?" + url.Values{"n": {initials(g.user.Name)}}.Encode())
 	}
 	if slices.Contains(scopes, "email") {

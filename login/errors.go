@@ -64,12 +64,15 @@ var failures = map[string]failure{
 	"logout_failed":        {http.StatusServiceUnavailable, "Sign-out failed", "We could not end your session. Please try again.", false},
 	"session_unavailable":  {http.StatusServiceUnavailable, "Session unavailable", "We could not reach our session storage. Please try again.", false},
 	"sign_in_required":     {http.StatusUnauthorized, "Sign-in required", "Please sign in first.", true},
+	"forbidden":            {http.StatusForbidden, "Not allowed", "Your account may not open this page. Sign out to sign in with another account.", false},
 	"session_ended":        {http.StatusUnauthorized, "Session ended", "Your sign-in has ended. Please sign in again.", true},
 	"refresh_failed":       {http.StatusBadGateway, "Provider failed", "The sign-in provider failed to renew your access. Please try again.", false},
 }
 
-// newError is the *Error of reason, caused by err.
-func newError(reason string, err error) *Error {
+// NewError returns the failure of reason, worded as the package words it
+// (see Error.Reason), with cause for the log. An unknown reason is an
+// internal error.
+func NewError(reason string, err error) *Error {
 	f, ok := failures[reason]
 	if !ok {
 		reason, f = "internal", failures["internal"]
@@ -84,7 +87,7 @@ func asError(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
-	return newError("internal", err)
+	return NewError("internal", err)
 }
 
 // providerError is the failure of an authorization response that carries
@@ -95,7 +98,7 @@ func providerError(code, description string) *Error {
 	if code == "access_denied" {
 		reason = "access_denied"
 	}
-	e := newError(reason, errors.New("authorization response error "+truncate(code, 64)))
+	e := NewError(reason, errors.New("authorization response error "+truncate(code, 64)))
 	switch {
 	case description != "":
 		e.Message = "The sign-in provider said: " + truncate(description, 300)

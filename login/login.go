@@ -382,38 +382,38 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	// Only the response mode asked for: a response the other way was not
 	// the provider's answer to our request.
 	if a.formPost != (r.Method == http.MethodPost) {
-		a.callbackFail(w, r, newError("wrong_response_mode", nil))
+		a.callbackFail(w, r, NewError("wrong_response_mode", nil))
 		return
 	}
 	if a.formPost {
 		// A posted response is a few hundred bytes: bound what is read.
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if err := r.ParseForm(); err != nil {
-			a.callbackFail(w, r, newError("missing_state", err))
+			a.callbackFail(w, r, NewError("missing_state", err))
 			return
 		}
 		q = r.PostForm
 	}
 	state := q.Get("state")
 	if state == "" {
-		a.callbackFail(w, r, newError("missing_state", nil))
+		a.callbackFail(w, r, NewError("missing_state", nil))
 		return
 	}
 	tx, ok := a.takeTransaction(w, r, state, a.cfg.Now())
 	if !ok {
-		a.callbackFail(w, r, newError("invalid_state", nil))
+		a.callbackFail(w, r, NewError("invalid_state", nil))
 		return
 	}
 	d, err := a.provider.get(ctx)
 	if err != nil {
-		a.callbackFail(w, r, newError("provider_unavailable", err))
+		a.callbackFail(w, r, NewError("provider_unavailable", err))
 		return
 	}
 	// RFC 9207: a provider that names itself must be ours (mix-up defence),
 	// and one that says it always does must have; errors too, so that
 	// another provider's cannot pass for ours.
 	if iss := q.Get("iss"); (iss != "" || d.sendsIss) && iss != a.cfg.Issuer {
-		a.callbackFail(w, r, newError("issuer_mismatch", nil))
+		a.callbackFail(w, r, NewError("issuer_mismatch", nil))
 		return
 	}
 	if code := q.Get("error"); code != "" {
@@ -422,7 +422,7 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	}
 	code := q.Get("code")
 	if code == "" {
-		a.callbackFail(w, r, newError("missing_code", nil))
+		a.callbackFail(w, r, NewError("missing_code", nil))
 		return
 	}
 	tctx, cancel := context.WithTimeout(a.tokenContext(ctx, d), a.cfg.Timeout)
@@ -448,31 +448,31 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
-		a.callbackFail(w, r, newError("no_id_token", nil))
+		a.callbackFail(w, r, NewError("no_id_token", nil))
 		return
 	}
 	idt, claims, err := a.verifyIDToken(tctx, d, rawID, tx)
 	switch {
 	case err == nil:
 	case errors.Is(err, errKeysUnavailable) && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err)):
-		a.callbackFail(w, r, newError("timeout", err))
+		a.callbackFail(w, r, NewError("timeout", err))
 		return
 	case errors.Is(err, errKeysUnavailable):
-		a.callbackFail(w, r, newError("provider_failed", err))
+		a.callbackFail(w, r, NewError("provider_failed", err))
 		return
 	default:
-		a.callbackFail(w, r, newError("invalid_id_token", err))
+		a.callbackFail(w, r, NewError("invalid_id_token", err))
 		return
 	}
 	if idt.AccessTokenHash != "" {
 		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			a.callbackFail(w, r, newError("invalid_id_token", err))
+			a.callbackFail(w, r, NewError("invalid_id_token", err))
 			return
 		}
 	}
 	if needsUserinfo(claims) {
 		if err := a.mergeUserinfo(ctx, d, claims, toks); err != nil {
-			a.callbackFail(w, r, newError("userinfo_mismatch", err))
+			a.callbackFail(w, r, NewError("userinfo_mismatch", err))
 			return
 		}
 	}
@@ -480,7 +480,7 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 
 	// A new session ID at sign-in defeats session fixation.
 	if err := sm.RenewToken(ctx); err != nil {
-		a.callbackFail(w, r, newError("session_store", err))
+		a.callbackFail(w, r, NewError("session_store", err))
 		return
 	}
 	now := a.cfg.Now()
@@ -489,7 +489,7 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	sm.Put(ctx, userKey, user)
 	toks.IDToken = rawID
 	if err := a.saveTokens(ctx, sm.Token(ctx), toks, user.SID, user.Subject, now.Add(sm.Lifetime)); err != nil {
-		a.callbackFail(w, r, newError("session_store", err))
+		a.callbackFail(w, r, NewError("session_store", err))
 		return
 	}
 	sm.Put(ctx, sessionstore.SubjectKey, user.Subject)
@@ -522,13 +522,13 @@ func (a *Auth) exchangeFailed(w http.ResponseWriter, r *http.Request, err error)
 	var re *oauth2.RetrieveError
 	switch {
 	case errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 && re.ErrorCode != "":
-		e := newError("code_refused", err)
+		e := NewError("code_refused", err)
 		e.Message = "The sign-in provider refused this sign-in (" + truncate(re.ErrorCode, 64) + ")." + tryAgain
 		a.callbackFail(w, r, e)
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		a.callbackFail(w, r, newError("timeout", err))
+		a.callbackFail(w, r, NewError("timeout", err))
 	default:
-		a.callbackFail(w, r, newError("provider_failed", err))
+		a.callbackFail(w, r, NewError("provider_failed", err))
 	}
 }
 
@@ -710,10 +710,7 @@ func (a *Auth) RequireUser(next http.Handler) http.Handler {
 			a.fail(w, r, "sign_in_required", nil)
 			return
 		}
-		target := a.cfg.LoginPath
-		if back, ok := SafeReturnTo(r.URL.RequestURI()); ok {
-			target += "?" + url.Values{"returnTo": {back}}.Encode()
-		}
+		target := a.LoginURL(r.URL.RequestURI())
 		// The redirect depends on the session: no cache may answer it
 		// for another visitor, or for this one once signed in.
 		w.Header().Set("Cache-Control", "no-store")
@@ -723,7 +720,7 @@ func (a *Auth) RequireUser(next http.Handler) http.Handler {
 
 // fail answers r with the failure of reason.
 func (a *Auth) fail(w http.ResponseWriter, r *http.Request, reason string, err error) {
-	a.cfg.ErrorHandler(w, r, newError(reason, err))
+	a.cfg.ErrorHandler(w, r, NewError(reason, err))
 }
 
 // callbackFail is fail for a sign-in that did not complete, reported to

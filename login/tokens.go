@@ -197,11 +197,11 @@ func (a *Auth) endSession(ctx context.Context, cause error) error {
 
 // sessionEnded is the 401 of a session whose tokens are gone or refused.
 func sessionEnded(cause error) *Error {
-	return newError("session_ended", cause)
+	return NewError("session_ended", cause)
 }
 
 func storeError(err error) error {
-	return newError("session_unavailable", err)
+	return NewError("session_unavailable", err)
 }
 
 func (a *Auth) fresh(t tokens) bool {
@@ -233,7 +233,7 @@ func (a *Auth) refresh(ctx context.Context, sessionToken string) (tokens, error)
 	}
 	d, err := a.provider.get(ctx)
 	if err != nil {
-		return tokens{}, newError("provider_unavailable", err)
+		return tokens{}, NewError("provider_unavailable", err)
 	}
 	tctx, cancelCall := context.WithTimeout(a.tokenContext(ctx, d), a.cfg.Timeout)
 	defer cancelCall()
@@ -253,7 +253,7 @@ func (a *Auth) refresh(ctx context.Context, sessionToken string) (tokens, error)
 		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
 			return tokens{}, sessionEnded(err)
 		}
-		return tokens{}, newError("refresh_failed", err)
+		return tokens{}, NewError("refresh_failed", err)
 	}
 	t := tokens{IDToken: rec.tokens.IDToken, AccessToken: nt.AccessToken, RefreshToken: nt.RefreshToken, Expiry: nt.Expiry,
 		TokenType: nt.TokenType}
@@ -272,7 +272,7 @@ func (a *Auth) refresh(ctx context.Context, sessionToken string) (tokens, error)
 			err = errors.New("the refreshed ID token is of another subject")
 		}
 		if err != nil {
-			return tokens{}, newError("refresh_failed", err)
+			return tokens{}, NewError("refresh_failed", err)
 		}
 		t.IDToken = raw
 	}

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/gologin/gologin/devidp/devidptest"
+	"github.com/gologin/gologin/internal/cli"
 	"github.com/gologin/gologin/internal/config"
 )
 
@@ -302,14 +303,14 @@ func TestUsage(t *testing.T) {
 					t.Fatalf("got %v, want success", err)
 				}
 			} else {
-				var uerr *usageError
+				var uerr *cli.UsageError
 				if !errors.As(err, &uerr) || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("got %v, want a usage error naming %q", err, tt.wantErr)
 				}
 				if usage != "" {
 					t.Errorf("a usage error printed to stdout:\n%s", usage)
 				}
-				usage = uerr.usage
+				usage = uerr.Usage
 			}
 			checkUsage(t, usage)
 		})

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gologin/gologin/devidp"
 	"github.com/gologin/gologin/internal/config"
+	"github.com/gologin/gologin/internal/gateway"
 	"github.com/gologin/gologin/login"
 	"github.com/gologin/gologin/sessionstore"
 	"github.com/gologin/gologin/sessionstore/storeurl"
@@ -32,6 +33,7 @@ type App struct {
 	sessions *scs.SessionManager
 	auth     *login.Auth
 	devidp   *pendingProvider // nil unless the development provider runs
+	gateway  *gateway.Gateway // nil unless the app protects an upstream
 	metrics  *metrics
 	mux      *http.ServeMux // routes outside the session
 	pages    *http.ServeMux // routes inside the session
@@ -55,9 +57,13 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	sm.Codec = sessionstore.Codec{}
 	sm.Lifetime = cfg.SessionMaxAge
 	sm.Cookie.Name = "session"
+	if cfg.Gateway != nil {
+		// Not the upstream's: "session" is the name many frameworks use.
+		sm.Cookie.Name = "gateway_session"
+	}
 	if cfg.Secure {
 		// __Host- cookies are https-only, host-only and path=/ (RFC 6265bis).
-		sm.Cookie.Name = "__Host-session"
+		sm.Cookie.Name = "__Host-" + sm.Cookie.Name
 	}
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.SameSite = http.SameSiteLaxMode
@@ -91,6 +97,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	lc.ResponseMode, lc.UsePAR, lc.DPoP = cfg.ResponseMode, cfg.UsePAR, cfg.DPoP
 	lc.RedirectURL, lc.PostLogoutRedirectURL = cfg.CallbackURL(), cfg.HomeURL()
 	lc.Scopes = cfg.Scopes
+	lc.LoginPath = cfg.Prefix() + "/login"
 	lc.Sessions, lc.Store = sm, store
 	lc.IdleTimeout, lc.Timeout, lc.ClockSkew = cfg.SessionIdle, cfg.ProviderTimeout, cfg.ClockSkew
 	lc.Logger, lc.ErrorHandler, lc.OnEvent = log, a.renderError, m.onEvent
@@ -106,6 +113,12 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if a.auth, err = login.New(lc); err != nil {
 		store.Close()
 		return nil, err
+	}
+	if cfg.Gateway != nil {
+		if err := a.newGateway(); err != nil {
+			store.Close()
+			return nil, err
+		}
 	}
 	a.handler = a.routes()
 
@@ -157,7 +170,7 @@ const devAccessTokenLifetime = 5 * time.Minute
 // startDevProvider creates the embedded development provider under
 // /devidp and points lc at it.
 func (a *App) startDevProvider(lc *login.Config) error {
-	lc.Issuer = a.cfg.BaseURL + "/devidp"
+	lc.Issuer = a.cfg.BaseURL + a.cfg.Prefix() + "/devidp"
 	lc.ClientID = "webapp"
 	lc.ClientSecret = rand.Text()
 	cfg := devidp.Config{
@@ -167,7 +180,7 @@ func (a *App) startDevProvider(lc *login.Config) error {
 			Secret:                 lc.ClientSecret,
 			RedirectURIs:           []string{lc.RedirectURL},
 			PostLogoutRedirectURIs: []string{lc.PostLogoutRedirectURL},
-			BackchannelLogoutURI:   a.cfg.BaseURL + "/backchannel-logout",
+			BackchannelLogoutURI:   a.cfg.BaseURL + a.cfg.Prefix() + "/backchannel-logout",
 		}},
 		// Short-lived, so that token refresh is exercised in development.
 		AccessTokenLifetime: devAccessTokenLifetime,

@@ -17,7 +17,8 @@ import (
 
 // startApp serves the app on a loopback port with env as its environment
 // (APP_BASE_URL and a SQLite file in a temporary folder are added unless
-// env sets them) and returns its base URL.
+// env sets them) and returns its base URL. With UPSTREAM_URL in env, it is
+// the gateway.
 func startApp(t *testing.T, env map[string]string) (string, *App) {
 	t.Helper()
 	return serveApp(t, httptest.NewUnstartedServer(nil), env)
@@ -35,7 +36,11 @@ func serveApp(t *testing.T, srv *httptest.Server, env map[string]string) (string
 	for k, v := range env {
 		vars[k] = v
 	}
-	cfg, err := config.Load(func(k string) string { return vars[k] })
+	load := config.Load
+	if vars["UPSTREAM_URL"] != "" {
+		load = config.LoadGateway
+	}
+	cfg, err := load(func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
 	}

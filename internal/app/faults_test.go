@@ -53,12 +53,16 @@ func startFaultyApps(t *testing.T, n int, env map[string]string, setup ...func(*
 		apps    []*App
 		client  = devidp.Client{ID: "app", Secret: "app-secret"}
 	)
+	prefix := "" // the gateway's routes are under /_auth
+	if env["UPSTREAM_URL"] != "" {
+		prefix = "/_auth"
+	}
 	for range n {
 		srv := httptest.NewUnstartedServer(nil)
 		base := "http://" + srv.Listener.Addr().String()
 		servers, bases = append(servers, srv), append(bases, base)
-		client.RedirectURIs = append(client.RedirectURIs, base+"/callback")
-		client.PostLogoutRedirectURIs = append(client.PostLogoutRedirectURIs, base+"/")
+		client.RedirectURIs = append(client.RedirectURIs, base+prefix+"/callback")
+		client.PostLogoutRedirectURIs = append(client.PostLogoutRedirectURIs, base+prefix+"/")
 	}
 	f := &faultyProvider{Faulty: devidptest.NewFaulty(t, client)}
 	f.idp = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.Provider().ServeHTTP(w, r) })

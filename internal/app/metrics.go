@@ -24,6 +24,7 @@ type metrics struct {
 	logins      *prometheus.CounterVec
 	events      *prometheus.CounterVec
 	provider    *prometheus.HistogramVec
+	upstream    *prometheus.HistogramVec
 	storeErrors *prometheus.CounterVec
 }
 
@@ -47,11 +48,15 @@ func newMetrics() *metrics {
 			Name: "webapp_provider_request_duration_seconds", Help: "Latency of calls to the OpenID provider by status code and method.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"code", "method"}),
+		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "webapp_upstream_request_duration_seconds", Help: "Time to the response headers of the app the gateway protects, by status code and method.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"code", "method"}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webapp_session_store_errors_total", Help: "Failed session store calls by operation.",
 		}, []string{"op"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.logins, m.events, m.provider, m.storeErrors,
+	m.reg.MustRegister(m.requests, m.latency, m.logins, m.events, m.provider, m.upstream, m.storeErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{"started", "succeeded"} {
 		m.logins.WithLabelValues(r, "")
@@ -97,6 +102,11 @@ func (m *metrics) onStoreError(op string, _ error) {
 // instrumentProvider times the app's calls to the provider.
 func (m *metrics) instrumentProvider(next http.RoundTripper) http.RoundTripper {
 	return promhttp.InstrumentRoundTripperDuration(m.provider, next)
+}
+
+// instrumentUpstream times the gateway's calls to its upstream.
+func (m *metrics) instrumentUpstream(next http.RoundTripper) http.RoundTripper {
+	return promhttp.InstrumentRoundTripperDuration(m.upstream, next)
 }
 
 // liveSessions reports the store's session count. Counting can be costly

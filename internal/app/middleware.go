@@ -12,6 +12,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/gologin/gologin/internal/httpserver"
 )
 
 type ctxKey int
@@ -133,7 +135,7 @@ func (a *App) directOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var reason string
 		switch {
-		case r.URL.Path == "/healthz" || r.URL.Path == "/readyz":
+		case r.URL.Path == a.cfg.Prefix()+"/healthz" || r.URL.Path == a.cfg.Prefix()+"/readyz":
 		case canonicalHost(r.Host, base.Scheme) != want:
 			reason = "the Host header is not APP_BASE_URL's"
 		case forwarded(r.Header):
@@ -201,6 +203,20 @@ func (a *App) recoverPanics(next http.Handler) http.Handler {
 
 // maxBody bounds request bodies: the app's forms are a few hundred bytes.
 const maxBody = 64 << 10
+
+// boundTime gives a request the read and write deadlines the web app's
+// server sets on every request (internal/httpserver), for the gateway,
+// whose server sets none so that the upstream's streams can last.
+func boundTime(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		now := time.Now()
+		// Errors mean a test recorder or HTTP/2's own limits: nothing to bound.
+		_ = rc.SetReadDeadline(now.Add(httpserver.ReadTimeout))
+		_ = rc.SetWriteDeadline(now.Add(httpserver.WriteTimeout))
+		next.ServeHTTP(w, r)
+	})
+}
 
 // limitBody caps every request body at maxBody.
 func limitBody(next http.Handler) http.Handler {

@@ -37,7 +37,12 @@ type pageData struct {
 	SignedIn  bool
 	CSRFToken string
 	DevIdP    bool
-	Data      any
+	// Prefix starts the paths of the app's own pages: empty, or the
+	// gateway's GATEWAY_PREFIX.
+	Prefix string
+	// Gateway is set when the app protects an upstream, whose home is /.
+	Gateway bool
+	Data    any
 }
 
 var pageHeaders = []header{
@@ -51,7 +56,7 @@ var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // render writes a page. Pages show the user's data, so no cache keeps them.
 func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
-	pd := pageData{DevIdP: a.cfg.Provider == config.Dev, Data: data}
+	pd := pageData{DevIdP: a.cfg.Provider == config.Dev, Prefix: a.cfg.Prefix(), Gateway: a.gateway != nil, Data: data}
 	if r.Context().Value(noSessionKey) == nil {
 		pd.User, pd.SignedIn = a.auth.User(r)
 	}

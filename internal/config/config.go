@@ -79,6 +79,9 @@ type Config struct {
 	SessionIdle     time.Duration
 	ProviderTimeout time.Duration
 	ClockSkew       time.Duration
+
+	// Gateway is set for the gateway, which protects an upstream app.
+	Gateway *Gateway
 }
 
 // DefaultMetricsAddr is where /metrics is served when METRICS_ADDR is
@@ -87,14 +90,36 @@ type Config struct {
 const DefaultMetricsAddr = "127.0.0.1:9464"
 
 // CallbackURL is where the provider returns the browser after sign-in.
-func (c Config) CallbackURL() string { return c.BaseURL + "/callback" }
+func (c Config) CallbackURL() string { return c.BaseURL + c.Prefix() + "/callback" }
 
-// HomeURL is where the provider returns the browser after logout.
-func (c Config) HomeURL() string { return c.BaseURL + "/" }
+// HomeURL is where the provider returns the browser after logout: the
+// app's home page, or the gateway's own page.
+func (c Config) HomeURL() string { return c.BaseURL + c.Prefix() + "/" }
 
-// Load reads the configuration through getenv. It returns every problem it
-// finds, joined, each naming the variable to fix.
-func Load(getenv func(string) string) (Config, error) {
+// Prefix is the path the app's own routes are under: empty for the web
+// app, GATEWAY_PREFIX for the gateway.
+func (c Config) Prefix() string {
+	if c.Gateway == nil {
+		return ""
+	}
+	return c.Gateway.Prefix
+}
+
+// Load reads the web app's configuration through getenv. It returns every
+// problem it finds, joined, each naming the variable to fix.
+func Load(getenv func(string) string) (Config, error) { return load(getenv, "3000", false) }
+
+// LoadGateway reads the gateway's configuration: the web app's, with
+// another default port, and the variables of Gateway.
+func LoadGateway(getenv func(string) string) (Config, error) {
+	return load(getenv, DefaultGatewayPort, true)
+}
+
+// DefaultGatewayPort is the gateway's port when PORT is unset:
+// oauth2-proxy's, so that replacing it changes no other configuration.
+const DefaultGatewayPort = "4180"
+
+func load(getenv func(string) string, defaultPort string, gateway bool) (Config, error) {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	env := func(k string) string { return strings.TrimSpace(getenv(k)) }
@@ -168,11 +193,11 @@ func Load(getenv func(string) string) (Config, error) {
 
 	port := env("PORT")
 	if port == "" {
-		port = "3000"
+		port = defaultPort
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		bad("PORT=%q: want a port number between 1 and 65535", port)
-		port = "3000" // so the defaults below do not repeat the problem
+		port = defaultPort // so the defaults below do not repeat the problem
 	}
 	c.ListenAddr = env("LISTEN_ADDR")
 	if c.ListenAddr == "" {
@@ -248,6 +273,9 @@ func Load(getenv func(string) string) (Config, error) {
 		bad("OIDC_RESPONSE_MODE=%q: want query or form_post", c.ResponseMode)
 	}
 
+	if gateway {
+		c.Gateway = loadGateway(env, boolean, duration, bad)
+	}
 	errs = append(errs, c.loadProvider(env, u)...)
 	return c, errors.Join(errs...)
 }
