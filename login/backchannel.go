@@ -69,9 +69,9 @@ func (a *Auth) BackchannelLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	var n int
 	if sid != "" {
-		n, err = a.cfg.Store.DeleteBySID(ctx, sid)
+		n, err = a.cfg.Store.DeleteBySID(ctx, a.indexKey(sid))
 	} else {
-		n, err = a.cfg.Store.DeleteBySubject(ctx, sub)
+		n, err = a.cfg.Store.DeleteBySubject(ctx, a.indexKey(sub))
 	}
 	if err != nil {
 		// Only a logout that took effect uses up its jti: a provider

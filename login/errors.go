@@ -64,6 +64,7 @@ var failures = map[string]failure{
 	"logout_failed":        {http.StatusServiceUnavailable, "Sign-out failed", "We could not end your session. Please try again.", false},
 	"session_unavailable":  {http.StatusServiceUnavailable, "Session unavailable", "We could not reach our session storage. Please try again.", false},
 	"sign_in_required":     {http.StatusUnauthorized, "Sign-in required", "Please sign in first.", true},
+	"other_provider":       {http.StatusInternalServerError, "Something went wrong", "Your sign-in belongs to another provider. Please try again.", false},
 	"forbidden":            {http.StatusForbidden, "Not allowed", "Your account may not open this page. Sign out to sign in with another account.", false},
 	"session_ended":        {http.StatusUnauthorized, "Session ended", "Your sign-in has ended. Please sign in again.", true},
 	"refresh_failed":       {http.StatusBadGateway, "Provider failed", "The sign-in provider failed to renew your access. Please try again.", false},

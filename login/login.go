@@ -107,6 +107,13 @@ type Config struct {
 	ClientAssertionAudience string
 	// LoginPath is where RequireUser sends guests. Default: /login.
 	LoginPath string
+	// Name tells this provider's users from those of other Auths that
+	// share Sessions and Store, when an app offers several providers: give
+	// each a distinct Name (one may keep the empty one). The user's
+	// Provider records it; back-channel logout and LogoutEverywhere end
+	// only this provider's sessions, and the token methods and Logout
+	// refuse another provider's users (see Providers.For).
+	Name string
 
 	// Sessions keeps the signed-in users; its Codec must be
 	// sessionstore.Codec, so its store can find sessions by sid and sub.
@@ -477,6 +484,7 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	user := newUser(claims, marshalClaims(claims))
+	user.Provider = a.cfg.Name
 
 	// A new session ID at sign-in defeats session fixation.
 	if err := sm.RenewToken(ctx); err != nil {
@@ -488,12 +496,13 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	a.touch(ctx, now)
 	sm.Put(ctx, userKey, user)
 	toks.IDToken = rawID
-	if err := a.saveTokens(ctx, sm.Token(ctx), toks, user.SID, user.Subject, now.Add(sm.Lifetime)); err != nil {
+	sid, sub := a.indexKey(user.SID), a.indexKey(user.Subject)
+	if err := a.saveTokens(ctx, sm.Token(ctx), toks, sid, sub, now.Add(sm.Lifetime)); err != nil {
 		a.callbackFail(w, r, NewError("session_store", err))
 		return
 	}
-	sm.Put(ctx, sessionstore.SubjectKey, user.Subject)
-	sm.Put(ctx, sessionstore.SIDKey, user.SID)
+	sm.Put(ctx, sessionstore.SubjectKey, sub)
+	sm.Put(ctx, sessionstore.SIDKey, sid)
 	sm.Put(ctx, csrfKey, rand.Text())
 	a.emit(ctx, Event{Kind: LoginSucceeded})
 	w.Header().Set("Cache-Control", "no-store")
@@ -556,8 +565,11 @@ func (a *Auth) logout(w http.ResponseWriter, r *http.Request, everywhere bool) {
 		a.fail(w, r, "logout_unconfirmed", nil)
 		return
 	}
-	if u, ok := a.User(r); ok && everywhere {
-		n, err := a.cfg.Store.DeleteBySubject(ctx, u.Subject)
+	if u, ok := a.User(r); ok && u.Provider != a.cfg.Name {
+		a.fail(w, r, "other_provider", nil)
+		return
+	} else if ok && everywhere {
+		n, err := a.cfg.Store.DeleteBySubject(ctx, a.indexKey(u.Subject))
 		if err != nil {
 			a.fail(w, r, "logout_failed", err)
 			return

@@ -151,8 +151,10 @@ func (a *Auth) AccessToken(r *http.Request) (string, error) {
 // token is about to expire, as AccessToken describes.
 func (a *Auth) currentTokens(r *http.Request) (tokens, error) {
 	ctx := r.Context()
-	if _, ok := a.User(r); !ok {
+	if u, ok := a.User(r); !ok {
 		return tokens{}, ErrNotSignedIn
+	} else if u.Provider != a.cfg.Name {
+		return tokens{}, NewError("other_provider", nil)
 	}
 	token := a.cfg.Sessions.Token(ctx)
 	rec, found, err := a.loadTokens(ctx, token)

@@ -79,15 +79,36 @@ func newAttemptCipher(cfg *Config) (aead cipher.AEAD, shared bool, err error) {
 // txCookieName is the name of state's attempt cookie: 128 bits of its
 // SHA-256, so the name has only cookie-safe characters whatever the state
 // holds, and the name, which seals the cookie as its additional data,
-// binds the cookie to its state.
-func txCookieName(secure bool, state string) string {
+// binds the cookie to its state. A named provider's attempts carry its
+// name too, which binds them to it: another provider's callback cannot
+// open them (mix-up defence), nor does its Login count or clear them.
+func (a *Auth) txCookieName(state string) string {
 	sum := sha256.Sum256([]byte(state))
-	name := txCookiePrefix + hex.EncodeToString(sum[:16])
-	if secure {
+	name := a.txPrefix() + hex.EncodeToString(sum[:16])
+	if a.secure {
 		// __Host- cookies are https-only, host-only and path=/ (RFC 6265bis).
 		return "__Host-" + name
 	}
 	return name
+}
+
+// txPrefix starts the names of this provider's attempt cookies.
+func (a *Auth) txPrefix() string {
+	if a.cfg.Name == "" {
+		return txCookiePrefix
+	}
+	return txCookiePrefix + a.cfg.Name + "_"
+}
+
+// ownAttempt reports whether a cookie of that name is one of this
+// provider's attempts.
+func (a *Auth) ownAttempt(name string) bool {
+	rest, ok := strings.CutPrefix(strings.TrimPrefix(name, "__Host-"), a.txPrefix())
+	if !ok || len(rest) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(rest)
+	return err == nil
 }
 
 // attemptCookie is the cookie of one attempt; value empty clears it.
@@ -145,7 +166,7 @@ func (a *Auth) saveTransaction(w http.ResponseWriter, r *http.Request, state str
 	}
 	var open []pending
 	for _, c := range r.Cookies() {
-		if !strings.HasPrefix(strings.TrimPrefix(c.Name, "__Host-"), txCookiePrefix) {
+		if !a.ownAttempt(c.Name) {
 			continue
 		}
 		old, ok := a.openTransaction(c.Name, c.Value)
@@ -155,7 +176,7 @@ func (a *Auth) saveTransaction(w http.ResponseWriter, r *http.Request, state str
 		}
 		open = append(open, pending{c.Name, old.Started, len(c.Name) + len(c.Value)})
 	}
-	name := txCookieName(a.secure, state)
+	name := a.txCookieName(state)
 	value, err := a.sealTransaction(name, tx)
 	if err == nil && len(name)+len(value) > maxCookieSize {
 		// Browsers drop larger cookies, and the login would then fail: a
@@ -197,7 +218,7 @@ func (a *Auth) takeTransaction(w http.ResponseWriter, r *http.Request, state str
 	if state == "" || len(state) > maxStateLen {
 		return transaction{}, false
 	}
-	name := txCookieName(a.secure, state)
+	name := a.txCookieName(state)
 	c, err := r.Cookie(name)
 	if err != nil {
 		return transaction{}, false

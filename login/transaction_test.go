@@ -18,10 +18,16 @@ import (
 // attemptAuth is an Auth for tests of login attempt cookies alone.
 func attemptAuth(t *testing.T, redirectURL string) *Auth {
 	t.Helper()
+	return namedAttemptAuth(t, redirectURL, "")
+}
+
+// namedAttemptAuth is attemptAuth for a provider of that Config.Name.
+func namedAttemptAuth(t *testing.T, redirectURL, name string) *Auth {
+	t.Helper()
 	sm := scs.New()
 	sm.Store = sessionstore.NewMemory()
 	sm.Codec = sessionstore.Codec{}
-	a, err := New(Config{Issuer: "https://op.example", ClientID: "c", ClientSecret: "s", RedirectURL: redirectURL, Sessions: sm})
+	a, err := New(Config{Issuer: "https://op.example", ClientID: "c", ClientSecret: "s", RedirectURL: redirectURL, Sessions: sm, Name: name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +109,7 @@ func TestLoginAttemptCookies(t *testing.T) {
 
 	// A cookie opens only under its own state's name, and only with the key.
 	s1 := save(t, a, nil, "s1", start)[0]
-	forged := []*http.Cookie{{Name: txCookieName(false, "other"), Value: s1.Value}}
+	forged := []*http.Cookie{{Name: a.txCookieName("other"), Value: s1.Value}}
 	if _, ok, _ := take(a, forged, "other", start); ok {
 		t.Error("another state's attempt cookie, renamed, completed a login")
 	}
@@ -138,10 +144,38 @@ func TestLoginAttemptsPerBrowserAreCapped(t *testing.T) {
 	}
 }
 
+// TestLoginAttemptsBelongToTheirProvider: with several providers, one
+// provider's callback cannot complete another's attempt, even with the
+// same key and state (a mix-up), and starting a login at one leaves the
+// other's pending attempts alone.
+func TestLoginAttemptsBelongToTheirProvider(t *testing.T) {
+	start := time.Now()
+	plain := attemptAuth(t, "http://localhost:3000/callback")
+	corp := namedAttemptAuth(t, "http://localhost:3000/callback/corp", "corp")
+	partner := namedAttemptAuth(t, "http://localhost:3000/callback/partner", "partner")
+	jar := save(t, corp, nil, "s", start)
+	jar = apply(jar, save(t, plain, jar, "p", start))
+	jar = apply(jar, save(t, partner, jar, "q", start))
+	if len(jar) != 3 {
+		t.Fatalf("three providers' attempts: the browser keeps %d cookies, want 3", len(jar))
+	}
+	for _, other := range []*Auth{plain, partner} {
+		if _, ok, _ := take(other, jar, "s", start); ok {
+			t.Errorf("provider %q completed corp's attempt", other.Name())
+		}
+	}
+	if tx, ok, _ := take(corp, jar, "s", start); !ok || tx.Nonce != "n-s" {
+		t.Error("corp's own callback did not complete its attempt")
+	}
+	if _, ok, _ := take(plain, jar, "p", start); !ok {
+		t.Error("the unnamed provider's attempt did not complete beside named ones")
+	}
+}
+
 func TestLoginAttemptCookiesOverHTTPS(t *testing.T) {
 	a := attemptAuth(t, "https://app.example/callback")
 	c := save(t, a, nil, "s", time.Now())[0]
-	if !c.Secure || c.Name != "__Host-"+txCookieName(false, "s") {
+	if !c.Secure || c.Name != a.txCookieName("s") || !strings.HasPrefix(c.Name, "__Host-") {
 		t.Errorf("attempt cookie over https: %q secure=%v, want a Secure __Host- cookie", c.Name, c.Secure)
 	}
 }

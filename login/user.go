@@ -23,6 +23,8 @@ type User struct {
 	SID string
 	// ClaimsJSON holds every claim of the ID token and userinfo, as JSON.
 	ClaimsJSON json.RawMessage
+	// Provider is the Config.Name of the Auth the user signed in with.
+	Provider string
 }
 
 // Claims returns the user's claims decoded.
@@ -37,11 +39,21 @@ const userFormat = 1
 
 // MarshalBinary implements encoding.BinaryMarshaler. Sessions store the
 // user in this form: it is read on every request, and decodes several
-// times faster than JSON.
+// times faster than JSON. Provider, when set, is a seventh field, so a
+// user of an unnamed provider has the form it had before providers had
+// names.
 func (u User) MarshalBinary() ([]byte, error) {
-	b := make([]byte, 1, 16+len(u.Subject)+len(u.Name)+len(u.Email)+len(u.Picture)+len(u.SID)+len(u.ClaimsJSON))
+	fields := []string{u.Subject, u.Name, u.Email, u.Picture, u.SID, string(u.ClaimsJSON)}
+	if u.Provider != "" {
+		fields = append(fields, u.Provider)
+	}
+	n := 1
+	for _, f := range fields {
+		n += binary.MaxVarintLen16 + len(f)
+	}
+	b := make([]byte, 1, n)
 	b[0] = userFormat
-	for _, f := range [...]string{u.Subject, u.Name, u.Email, u.Picture, u.SID, string(u.ClaimsJSON)} {
+	for _, f := range fields {
 		b = binary.AppendUvarint(b, uint64(len(f)))
 		b = append(b, f...)
 	}
@@ -54,19 +66,21 @@ func (u *User) UnmarshalBinary(b []byte) error {
 		return errors.New("login: unknown encoding of a user")
 	}
 	b = b[1:]
-	var fields [6][]byte
-	for i := range fields {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k) {
+	var fields [7][]byte
+	n := 0
+	for ; n < len(fields) && (n < 6 || len(b) > 0); n++ {
+		l, k := binary.Uvarint(b)
+		if k <= 0 || l > uint64(len(b)-k) {
 			return errors.New("login: truncated user")
 		}
-		fields[i], b = b[k:k+int(n)], b[k+int(n):]
+		fields[n], b = b[k:k+int(l)], b[k+int(l):]
 	}
-	if len(b) != 0 {
+	// An empty seventh field is never written: it is a stray byte.
+	if len(b) != 0 || (n == 7 && len(fields[6]) == 0) {
 		return errors.New("login: trailing bytes after a user")
 	}
 	*u = User{Subject: string(fields[0]), Name: string(fields[1]), Email: string(fields[2]),
-		Picture: string(fields[3]), SID: string(fields[4])}
+		Picture: string(fields[3]), SID: string(fields[4]), Provider: string(fields[6])}
 	if len(fields[5]) > 0 {
 		u.ClaimsJSON = bytes.Clone(fields[5])
 	}

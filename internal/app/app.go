@@ -27,18 +27,19 @@ import (
 
 // App is the web application; it is an http.Handler.
 type App struct {
-	cfg      config.Config
-	log      *slog.Logger
-	store    sessionstore.Store
-	sessions *scs.SessionManager
-	auth     *login.Auth
-	devidp   *pendingProvider // nil unless the development provider runs
-	gateway  *gateway.Gateway // nil unless the app protects an upstream
-	metrics  *metrics
-	mux      *http.ServeMux // routes outside the session
-	pages    *http.ServeMux // routes inside the session
-	handler  http.Handler
-	stop     context.CancelFunc
+	cfg       config.Config
+	log       *slog.Logger
+	store     sessionstore.Store
+	sessions  *scs.SessionManager
+	auth      *login.Auth      // the main provider's
+	providers login.Providers  // auth, then OIDC_PROVIDERS'
+	devidp    *pendingProvider // nil unless the development provider runs
+	gateway   *gateway.Gateway // nil unless the app protects an upstream
+	metrics   *metrics
+	mux       *http.ServeMux // routes outside the session
+	pages     *http.ServeMux // routes inside the session
+	handler   http.Handler
+	stop      context.CancelFunc
 }
 
 // New builds the app for cfg. Close releases what it opened.
@@ -81,6 +82,23 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	}
 	a.sessions = sm
 
+	// What every provider's sign-in shares: the sessions, the routes'
+	// prefix, the limits and where failures and events go.
+	common := login.Config{
+		PostLogoutRedirectURL: cfg.HomeURL(), Scopes: cfg.Scopes, LoginPath: cfg.Prefix() + "/login",
+		ResponseMode: cfg.ResponseMode, UsePAR: cfg.UsePAR, DPoP: cfg.DPoP,
+		Sessions: sm, Store: store,
+		IdleTimeout: cfg.SessionIdle, Timeout: cfg.ProviderTimeout, ClockSkew: cfg.ClockSkew,
+		Logger: log, ErrorHandler: a.renderError, OnEvent: m.onEvent,
+		// No client Timeout: the login package bounds each call by Timeout
+		// through its context, which costs no goroutine per call.
+		HTTPClient: &http.Client{Transport: m.instrumentProvider(providerTransport())},
+	}
+	if len(cfg.MoreProviders) > 0 {
+		// Guests choose a provider first.
+		common.LoginPath = cfg.Prefix() + "/sign_in"
+	}
+
 	// The app only maps settings: Auth0's quirks are login.Auth0's.
 	lc := login.Config{Issuer: cfg.Issuer}
 	if cfg.Provider == config.Auth0 {
@@ -94,16 +112,8 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	case "token_endpoint":
 		lc.ClientAssertionAudience = "" // the endpoint each goes to
 	}
-	lc.ResponseMode, lc.UsePAR, lc.DPoP = cfg.ResponseMode, cfg.UsePAR, cfg.DPoP
-	lc.RedirectURL, lc.PostLogoutRedirectURL = cfg.CallbackURL(), cfg.HomeURL()
-	lc.Scopes = cfg.Scopes
-	lc.LoginPath = cfg.Prefix() + "/login"
-	lc.Sessions, lc.Store = sm, store
-	lc.IdleTimeout, lc.Timeout, lc.ClockSkew = cfg.SessionIdle, cfg.ProviderTimeout, cfg.ClockSkew
-	lc.Logger, lc.ErrorHandler, lc.OnEvent = log, a.renderError, m.onEvent
-	// No client Timeout: the login package bounds each call by Timeout
-	// through its context, which costs no goroutine per call.
-	lc.HTTPClient = &http.Client{Transport: m.instrumentProvider(providerTransport())}
+	withCommon(&lc, common)
+	lc.RedirectURL = cfg.CallbackURL()
 	if cfg.Provider == config.Dev {
 		if err := a.startDevProvider(&lc); err != nil {
 			store.Close()
@@ -113,6 +123,20 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if a.auth, err = login.New(lc); err != nil {
 		store.Close()
 		return nil, err
+	}
+	a.providers = login.Providers{a.auth}
+	for _, np := range cfg.MoreProviders {
+		mc := login.Config{Name: np.Name, Issuer: np.Issuer, ClientID: np.ClientID, ClientSecret: np.ClientSecret}
+		withCommon(&mc, common)
+		// A redirect URI of its own, a defence against mix-ups where the
+		// provider does not send iss with its responses (RFC 9207).
+		mc.RedirectURL = cfg.CallbackURL() + "/" + np.Name
+		auth, err := login.New(mc)
+		if err != nil {
+			store.Close()
+			return nil, fmt.Errorf("provider %s: %w", np.Name, err)
+		}
+		a.providers = append(a.providers, auth)
 	}
 	if cfg.Gateway != nil {
 		if err := a.newGateway(); err != nil {
@@ -124,8 +148,19 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	a.stop = stop
-	go a.discoverUntilReady(ctx)
+	for _, p := range a.providers {
+		go a.discoverUntilReady(ctx, p)
+	}
 	return a, nil
+}
+
+// withCommon fills the settings of lc that every provider shares.
+func withCommon(lc *login.Config, common login.Config) {
+	lc.PostLogoutRedirectURL, lc.Scopes, lc.LoginPath = common.PostLogoutRedirectURL, common.Scopes, common.LoginPath
+	lc.ResponseMode, lc.UsePAR, lc.DPoP = common.ResponseMode, common.UsePAR, common.DPoP
+	lc.Sessions, lc.Store = common.Sessions, common.Store
+	lc.IdleTimeout, lc.Timeout, lc.ClockSkew = common.IdleTimeout, common.Timeout, common.ClockSkew
+	lc.Logger, lc.ErrorHandler, lc.OnEvent, lc.HTTPClient = common.Logger, common.ErrorHandler, common.OnEvent, common.HTTPClient
 }
 
 // dropUnreadableSession ends a session whose record cannot be decoded
@@ -284,17 +319,17 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // discoverUntilReady fetches the provider's discovery document in the
 // background so the first login is fast, retrying until it succeeds.
-func (a *App) discoverUntilReady(ctx context.Context) {
+func (a *App) discoverUntilReady(ctx context.Context, p *login.Auth) {
 	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
-		err := a.auth.Discover(ctx)
+		err := p.Discover(ctx)
 		if err == nil {
-			a.log.Info("OpenID provider discovered", "issuer", a.auth.Issuer())
+			a.log.Info("OpenID provider discovered", "issuer", p.Issuer())
 			return
 		}
 		if ctx.Err() != nil {
 			return // the app is closing
 		}
-		a.log.Warn("OpenID provider unavailable; will retry", "issuer", a.auth.Issuer(), "error", err)
+		a.log.Warn("OpenID provider unavailable; will retry", "issuer", p.Issuer(), "error", err)
 		select {
 		case <-ctx.Done():
 			return
@@ -306,8 +341,18 @@ func (a *App) discoverUntilReady(ctx context.Context) {
 // ServeHTTP implements http.Handler.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
 
-// Discover fetches the provider's discovery document and keys now.
-func (a *App) Discover(ctx context.Context) error { return a.auth.Discover(ctx) }
+// Discover fetches every provider's discovery document and keys now.
+func (a *App) Discover(ctx context.Context) error {
+	for _, p := range a.providers {
+		if err := p.Discover(ctx); err != nil {
+			if p.Name() != "" {
+				return fmt.Errorf("provider %s: %w", p.Name(), err)
+			}
+			return err
+		}
+	}
+	return nil
+}
 
 // PingStore reports whether the session store answers.
 func (a *App) PingStore(ctx context.Context) error { return a.store.Ping(ctx) }
@@ -342,5 +387,9 @@ func (a *App) Close() error {
 
 // Describe says, for the startup log, what the app signs in with.
 func (a *App) Describe() string {
-	return fmt.Sprintf("provider %s (%s), sessions %s", a.cfg.Provider, a.auth.Issuer(), storeurl.Describe(a.cfg.SessionStore))
+	providers := fmt.Sprintf("provider %s (%s)", a.cfg.Provider, a.auth.Issuer())
+	for _, p := range a.providers[1:] {
+		providers += fmt.Sprintf(", %s (%s)", p.Name(), p.Issuer())
+	}
+	return providers + ", sessions " + storeurl.Describe(a.cfg.SessionStore)
 }

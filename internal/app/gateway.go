@@ -19,7 +19,7 @@ func (a *App) newGateway() error {
 	}
 	g, err := gateway.New(gateway.Config{
 		Upstream: gc.Upstream, BaseURL: base, Prefix: gc.Prefix,
-		Auth: a.auth, Public: gc.Public, Rules: rules, GroupsClaim: gc.GroupsClaim,
+		Providers: a.providers, Public: gc.Public, Rules: rules, GroupsClaim: gc.GroupsClaim,
 		PassAccessToken: gc.PassAccessToken, PassAuthorization: gc.PassAuthorization, PassHost: gc.PassHost,
 		TrustedProxies: a.cfg.TrustedProxies,
 		Transport:      a.metrics.instrumentUpstream(gateway.NewTransport(gc.UpstreamTimeout)),

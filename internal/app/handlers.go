@@ -8,15 +8,49 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/gologin/gologin/internal/config"
 	"github.com/gologin/gologin/login"
 )
 
 func (a *App) handleIndex(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, "index", nil)
+}
+
+// choice is a provider on the sign-in page.
+type choice struct{ Label, URL string }
+
+// handleSignIn lists the providers to sign in with, each returning to the
+// same returnTo.
+func (a *App) handleSignIn(w http.ResponseWriter, r *http.Request) {
+	returnTo := r.URL.Query().Get("returnTo")
+	var choices []choice
+	for i, p := range a.providers {
+		label, path := p.Name(), a.cfg.Prefix()+"/login/"+p.Name()
+		if i == 0 {
+			label, path = a.mainProviderLabel(), a.cfg.Prefix()+"/login"
+		}
+		if back, ok := login.SafeReturnTo(returnTo); ok && back != "/" {
+			path += "?" + url.Values{"returnTo": {back}}.Encode()
+		}
+		choices = append(choices, choice{label, path})
+	}
+	a.render(w, r, http.StatusOK, "signin", choices)
+}
+
+// mainProviderLabel names the main provider on the sign-in page.
+func (a *App) mainProviderLabel() string {
+	if a.cfg.Provider == config.Auth0 {
+		return "Auth0"
+	}
+	if u, err := url.Parse(a.auth.Issuer()); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return a.auth.Issuer()
 }
 
 func (a *App) handleLogoutPage(w http.ResponseWriter, r *http.Request) {
@@ -122,7 +156,7 @@ type apiCall struct {
 // handleUserinfo calls an API with the user's access token, refreshed when
 // needed: the provider's userinfo endpoint, which every provider has.
 func (a *App) handleUserinfo(w http.ResponseWriter, r *http.Request) {
-	client, err := a.auth.Client(r)
+	client, err := a.providers.For(r).Client(r)
 	var e *login.Error
 	if errors.As(err, &e) && e.Status == http.StatusUnauthorized {
 		http.Redirect(w, r, "/login?returnTo=%2Fuserinfo", http.StatusFound)
@@ -132,7 +166,7 @@ func (a *App) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		a.renderError(w, r, err)
 		return
 	}
-	endpoint, err := a.auth.UserInfoURL(r.Context())
+	endpoint, err := a.providers.For(r).UserInfoURL(r.Context())
 	if err != nil || endpoint == "" {
 		a.renderError(w, r, &pageError{Status: http.StatusServiceUnavailable, Title: "API unavailable",
 			Message: "The provider has no userinfo endpoint, or cannot be reached.", Err: err})

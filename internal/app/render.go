@@ -25,7 +25,7 @@ var staticFS, _ = fs.Sub(staticRoot, "static")
 // pages holds one template set per page, each with the shared layout.
 var pages = func() map[string]*template.Template {
 	m := make(map[string]*template.Template)
-	for _, name := range []string{"index", "profile", "logout", "error", "userinfo"} {
+	for _, name := range []string{"index", "profile", "logout", "error", "userinfo", "signin"} {
 		m[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
@@ -40,6 +40,9 @@ type pageData struct {
 	// Prefix starts the paths of the app's own pages: empty, or the
 	// gateway's GATEWAY_PREFIX.
 	Prefix string
+	// LoginPath is where guests go to sign in: the provider, or the page
+	// that lists them.
+	LoginPath string
 	// Gateway is set when the app protects an upstream, whose home is /.
 	Gateway bool
 	Data    any
@@ -56,7 +59,7 @@ var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // render writes a page. Pages show the user's data, so no cache keeps them.
 func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
-	pd := pageData{DevIdP: a.cfg.Provider == config.Dev, Prefix: a.cfg.Prefix(), Gateway: a.gateway != nil, Data: data}
+	pd := pageData{DevIdP: a.cfg.Provider == config.Dev, Prefix: a.cfg.Prefix(), LoginPath: a.auth.LoginURL(""), Gateway: a.gateway != nil, Data: data}
 	if r.Context().Value(noSessionKey) == nil {
 		pd.User, pd.SignedIn = a.auth.User(r)
 	}

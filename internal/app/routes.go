@@ -20,11 +20,20 @@ func (a *App) routes() http.Handler {
 	pages.HandleFunc("GET "+p+"/callback", a.auth.Callback)
 	// OIDC_RESPONSE_MODE=form_post: the provider's page posts the response.
 	pages.HandleFunc("POST "+p+"/callback", a.auth.Callback)
-	pages.HandleFunc("POST "+p+"/logout", a.auth.Logout)
+	// Signing out goes through the provider the user signed in with.
+	pages.HandleFunc("POST "+p+"/logout", func(w http.ResponseWriter, r *http.Request) { a.providers.For(r).Logout(w, r) })
 	pages.HandleFunc("GET "+p+"/logout", a.handleLogoutPage)
-	pages.HandleFunc("POST "+p+"/logout/all", a.auth.LogoutEverywhere)
+	pages.HandleFunc("POST "+p+"/logout/all", func(w http.ResponseWriter, r *http.Request) { a.providers.For(r).LogoutEverywhere(w, r) })
 	pages.Handle("GET "+p+"/userinfo", a.auth.RequireUser(http.HandlerFunc(a.handleUserinfo)))
 	pages.Handle("GET "+p+"/profile", a.auth.RequireUser(http.HandlerFunc(a.handleProfile)))
+	if len(a.providers) > 1 {
+		pages.HandleFunc("GET "+p+"/sign_in", a.handleSignIn)
+		for _, auth := range a.providers[1:] {
+			pages.HandleFunc("GET "+p+"/login/"+auth.Name(), auth.Login)
+			pages.HandleFunc("GET "+p+"/callback/"+auth.Name(), auth.Callback)
+			pages.HandleFunc("POST "+p+"/callback/"+auth.Name(), auth.Callback)
+		}
+	}
 	if a.gateway != nil {
 		// Forward auth, for proxies that ask before they pass a request on.
 		pages.HandleFunc(p+"/auth", a.gateway.Check)
@@ -39,6 +48,11 @@ func (a *App) routes() http.Handler {
 	mux.HandleFunc("GET "+p+"/readyz", a.handleReadyz)
 	// Server to server, without cookies: the signed logout token is the proof.
 	mux.HandleFunc("POST "+p+"/backchannel-logout", a.auth.BackchannelLogout)
+	for _, auth := range a.providers[1:] {
+		// Each provider's logout tokens are checked with its own keys, and
+		// end only its own users' sessions.
+		mux.HandleFunc("POST "+p+"/backchannel-logout/"+auth.Name(), auth.BackchannelLogout)
+	}
 	mux.Handle("GET "+p+"/static/", a.staticFiles())
 	if a.gateway == nil {
 		// Browsers ask for /favicon.ico whatever the pages say: answer with
@@ -59,9 +73,11 @@ func (a *App) routes() http.Handler {
 	var h http.Handler = mux
 	cop := http.NewCrossOriginProtection()
 	cop.AddInsecureBypassPattern("POST " + p + "/backchannel-logout")
+	cop.AddInsecureBypassPattern("POST " + p + "/backchannel-logout/{provider}")
 	// Posted by the provider's page, from its origin: the state, bound to
 	// this browser's attempt cookie, is the proof (form_post).
 	cop.AddInsecureBypassPattern("POST " + p + "/callback")
+	cop.AddInsecureBypassPattern("POST " + p + "/callback/{provider}")
 	h = cop.Handler(h)
 	headers := securityHeaderValues
 	if a.cfg.Secure {

@@ -251,6 +251,7 @@ var Environment = []Variable{
 	{"OIDC_USE_PAR", "false", "true requires pushed authorization requests; without it they are used when the provider offers them"},
 	{"OIDC_DPOP", "false", "true binds each session's tokens to a key of its own (DPoP), kept with its tokens"},
 	{"OIDC_RESPONSE_MODE", "query", "query, or form_post: the provider posts the sign-in response to /callback"},
+	{"OIDC_PROVIDERS", "", "more providers beside the main one, such as corp,partner; each NAME reads OIDC_NAME_ISSUER, OIDC_NAME_CLIENT_ID, OIDC_NAME_CLIENT_SECRET"},
 	{"AUTH0_AUDIENCE", "", "Auth0 API identifier: the access token is for that API"},
 	{"SESSION_STORE", "sqlite:sessions.db", "sqlite:PATH, memory, redis://host:port/db, rediss://... or postgres://..."},
 	{"SESSION_IDLE_TIMEOUT", "24h", "sign out after this long without a request"},

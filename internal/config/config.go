@@ -80,6 +80,9 @@ type Config struct {
 	ProviderTimeout time.Duration
 	ClockSkew       time.Duration
 
+	// MoreProviders, OIDC_PROVIDERS, sign users in beside the main one.
+	MoreProviders []NamedProvider
+
 	// Gateway is set for the gateway, which protects an upstream app.
 	Gateway *Gateway
 }
@@ -277,7 +280,22 @@ func load(getenv func(string) string, defaultPort string, gateway bool) (Config,
 		c.Gateway = loadGateway(env, boolean, duration, bad)
 	}
 	errs = append(errs, c.loadProvider(env, u)...)
+	errs = append(errs, c.loadMoreProviders(env)...)
 	return c, errors.Join(errs...)
+}
+
+// checkIssuer reports what is wrong with the issuer URL in variable k.
+func checkIssuer(k, issuer string) error {
+	u, err := url.Parse(issuer)
+	switch {
+	case err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return fmt.Errorf("%s=%q: want the provider's issuer URL, such as https://accounts.example.com", k, issuer)
+	case u.Scheme == "http" && !IsLoopback(u.Hostname()):
+		return fmt.Errorf("%s=%q: plain http is accepted only for loopback issuers; use https", k, issuer)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%s=%q: want an https URL", k, issuer)
+	}
+	return nil
 }
 
 var (
@@ -329,14 +347,8 @@ func (c *Config) loadProvider(env func(string) string, base *url.URL) []error {
 		c.Provider = OIDC
 		c.ClientID, c.ClientSecret = env("OIDC_CLIENT_ID"), env("OIDC_CLIENT_SECRET")
 		c.Issuer = env("OIDC_ISSUER")
-		u, err := url.Parse(c.Issuer)
-		switch {
-		case err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-			return []error{fmt.Errorf("OIDC_ISSUER=%q: want the provider's issuer URL, such as https://accounts.example.com", c.Issuer)}
-		case u.Scheme == "http" && !IsLoopback(u.Hostname()):
-			return []error{fmt.Errorf("OIDC_ISSUER=%q: plain http is accepted only for loopback issuers; use https", c.Issuer)}
-		case u.Scheme != "http" && u.Scheme != "https":
-			return []error{fmt.Errorf("OIDC_ISSUER=%q: want an https URL", c.Issuer)}
+		if err := checkIssuer("OIDC_ISSUER", c.Issuer); err != nil {
+			return []error{err}
 		}
 	default:
 		if base == nil {

@@ -79,11 +79,11 @@ func (g *Gateway) ExtAuthz(w http.ResponseWriter, r *http.Request) {
 // forwardAuth answers a proxy asking whether o may pass.
 func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request, o original, allowed int, redirect bool) {
 	w.Header().Set("Cache-Control", "no-store")
-	u, ok := g.cfg.Auth.User(r)
+	u, ok := g.auth().User(r)
 	if !ok {
 		// The proxy copies this to the browser: an absolute URL at the
 		// gateway, back to a path on it (never another site).
-		signIn := g.cfg.BaseURL.Scheme + "://" + g.cfg.BaseURL.Host + g.cfg.Auth.LoginURL(o.uri)
+		signIn := g.cfg.BaseURL.Scheme + "://" + g.cfg.BaseURL.Host + g.auth().LoginURL(o.uri)
 		if redirect && (o.method == http.MethodGet || o.method == http.MethodHead) {
 			http.Redirect(w, r, signIn, http.StatusFound)
 			return

@@ -31,9 +31,9 @@ type Config struct {
 	// Prefix is the path under which the gateway's own routes are, such as
 	// /_auth; the forward-auth handler for Envoy strips Prefix+"/envoy".
 	Prefix string
-	// Auth signs users in; its session cookie and login attempt cookies
-	// are never passed to the upstream.
-	Auth *login.Auth
+	// Providers sign users in, the first by default; their session cookie
+	// and login attempt cookies are never passed to the upstream.
+	Providers login.Providers
 	// Public requests are proxied without sign-in.
 	Public []PublicPath
 	// Rules decide which signed-in users may pass; none lets every one.
@@ -70,8 +70,8 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Upstream == nil || cfg.Upstream.Host == "" || (cfg.Upstream.Scheme != "http" && cfg.Upstream.Scheme != "https") {
 		return nil, errors.New("gateway: the upstream must be an http or https URL")
 	}
-	if cfg.Auth == nil || cfg.BaseURL == nil || cfg.ErrorHandler == nil {
-		return nil, errors.New("gateway: Auth, BaseURL and ErrorHandler are required")
+	if len(cfg.Providers) == 0 || cfg.BaseURL == nil || cfg.ErrorHandler == nil {
+		return nil, errors.New("gateway: Providers, BaseURL and ErrorHandler are required")
 	}
 	if cfg.GroupsClaim == "" {
 		cfg.GroupsClaim = "groups"
@@ -93,6 +93,10 @@ func New(cfg Config) (*Gateway, error) {
 	return g, nil
 }
 
+// auth is the main provider, which sees every provider's users and sends
+// guests to sign in.
+func (g *Gateway) auth() *login.Auth { return g.cfg.Providers[0] }
+
 // ServeHTTP proxies r: public paths at once, a signed-in user's requests
 // if the rules allow them, and guests are sent to sign in.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -100,7 +104,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.proxy.ServeHTTP(w, r)
 		return
 	}
-	u, ok := g.cfg.Auth.User(r)
+	u, ok := g.auth().User(r)
 	if !ok {
 		g.signIn(w, r, r.URL.RequestURI(), navigation(r))
 		return
@@ -139,7 +143,7 @@ func (g *Gateway) signIn(w http.ResponseWriter, r *http.Request, returnTo string
 		g.cfg.ErrorHandler(w, r, login.NewError("sign_in_required", nil))
 		return
 	}
-	http.Redirect(w, r, g.cfg.Auth.LoginURL(returnTo), http.StatusFound)
+	http.Redirect(w, r, g.auth().LoginURL(returnTo), http.StatusFound)
 }
 
 // forbid answers a signed-in user whom a rule refuses.

@@ -50,7 +50,7 @@ func (g *Gateway) identity(r *http.Request, u login.User) (identity, error) {
 	id := identity{user: u.Subject, email: u.Email, username: username,
 		groups: strings.Join(login.Rule{GroupsClaim: g.cfg.GroupsClaim}.UserGroups(u), ",")}
 	if g.cfg.PassAccessToken || g.cfg.PassAuthorization {
-		t, err := g.cfg.Auth.AccessToken(r)
+		t, err := g.cfg.Providers.For(r).AccessToken(r)
 		if err != nil {
 			return identity{}, err
 		}
@@ -149,7 +149,7 @@ func (g *Gateway) dropOwnCookies(h http.Header) {
 		for part := range strings.SplitSeq(line, ";") {
 			part = strings.TrimSpace(part)
 			name, _, _ := strings.Cut(part, "=")
-			if part != "" && !g.cfg.Auth.OwnsCookie(strings.TrimSpace(name)) {
+			if part != "" && !g.auth().OwnsCookie(strings.TrimSpace(name)) {
 				kept = append(kept, part)
 			}
 		}
@@ -168,7 +168,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	kept := sets[:0]
 	for _, c := range sets {
 		name, _, _ := strings.Cut(c, "=")
-		if g.cfg.Auth.OwnsCookie(strings.TrimSpace(name)) {
+		if g.auth().OwnsCookie(strings.TrimSpace(name)) {
 			g.cfg.Logger.WarnContext(resp.Request.Context(), "the upstream set the gateway's cookie: removed", "cookie", strings.TrimSpace(name))
 			continue
 		}

@@ -1,0 +1,48 @@
+package login
+
+import (
+	"net/http"
+	"strings"
+)
+
+// indexKey is the form in which this provider's sessions are indexed by sid
+// and sub: qualified by Config.Name, so that one provider's back-channel
+// logout, or a user's "sign out everywhere", never ends the sessions of a
+// user of another provider who happens to have the same sid or sub.
+func (a *Auth) indexKey(v string) string {
+	if a.cfg.Name == "" || v == "" {
+		return v
+	}
+	return a.cfg.Name + "\x00" + v
+}
+
+// Name is Config.Name.
+func (a *Auth) Name() string { return a.cfg.Name }
+
+// Providers are the Auths of an app that offers several providers, sharing
+// one Sessions and Store, the first being the default.
+type Providers []*Auth
+
+// For returns the Auth that r's user signed in with, or for a guest the
+// first: its methods that use the user's tokens (AccessToken, Client,
+// Logout) act on that provider.
+func (ps Providers) For(r *http.Request) *Auth {
+	if u, ok := ps[0].User(r); ok {
+		for _, a := range ps {
+			if a.cfg.Name == u.Provider {
+				return a
+			}
+		}
+	}
+	return ps[0]
+}
+
+// Named returns the Auth of that Name, or nil.
+func (ps Providers) Named(name string) *Auth {
+	for _, a := range ps {
+		if strings.EqualFold(a.cfg.Name, name) {
+			return a
+		}
+	}
+	return nil
+}
