@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"html"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -213,6 +215,58 @@ func TestBrowserFormPostAcrossSites(t *testing.T) {
 	}
 	if !strings.Contains(welcome, "Welcome Ada Lovelace!") {
 		t.Errorf("after the posted callback: %q, want Welcome Ada Lovelace!", welcome)
+	}
+}
+
+// TestBrowserThroughGateway signs in to an upstream app through the
+// gateway in a real Chromium: the guest's first page is the one it comes
+// back to, the page shows who the gateway said the user is, and after
+// signing out the app is out of reach again.
+func TestBrowserThroughGateway(t *testing.T) {
+	ctx := startChromium(t)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, "<!doctype html><title>App</title><h1 id=who>Hello %s</h1><p id=at>%s</p>",
+			html.EscapeString(r.Header.Get("X-Forwarded-Email")), html.EscapeString(r.URL.RequestURI()))
+	}))
+	t.Cleanup(up.Close)
+	base := startGateway(t, up.URL, nil)
+	var who, at, loc string
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/reports/q?year=2026"),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SetValue(chromedp.ID("name"), "Ada Lovelace"),
+		chromedp.SetValue(chromedp.ID("email"), "ada@example.com"),
+		chromedp.Click(chromedp.CSS(`button[name="signin"]`)),
+		chromedp.WaitVisible(chromedp.ID("who")),
+	)
+	if err == nil {
+		who, err = chromedp.Run(ctx, chromedp.Text(chromedp.ID("who"), chromedp.NodeVisible))
+	}
+	if err == nil {
+		at, err = chromedp.Run(ctx, chromedp.Text(chromedp.ID("at"), chromedp.NodeVisible))
+	}
+	if err != nil {
+		t.Fatalf("signing in through the gateway: %v%s", err, describePage(ctx))
+	}
+	if who != "Hello ada@example.com" || at != "/reports/q?year=2026" {
+		t.Errorf("after sign-in the app shows %q at %q, want Hello ada@example.com at /reports/q?year=2026", who, at)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(base+"/_auth/logout"),
+		chromedp.Click(chromedp.CSS(`main form[action="/_auth/logout"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/_auth/login"]`)),
+		chromedp.Navigate(base+"/reports/q"),
+		chromedp.WaitVisible(chromedp.ID("email")),
+	)
+	if err == nil {
+		loc, err = chromedp.Run(ctx, chromedp.Location())
+	}
+	if err != nil {
+		t.Fatalf("signing out through the gateway: %v%s", err, describePage(ctx))
+	}
+	if !strings.Contains(loc, "/_auth/devidp/authorize") {
+		t.Errorf("after signing out, the app sent the browser to %s, want the sign-in page", loc)
 	}
 }
 
