@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -373,6 +374,82 @@ func TestGatewayUpstreamDown(t *testing.T) {
 			p := testclient.New(t).Get(base + tt.path)
 			if p.Status != tt.status || !strings.Contains(p.Body, "<html") || !strings.Contains(p.Body, "The app") {
 				t.Errorf("got %d, want the %d error page:\n%s", p.Status, tt.status, p.Body)
+			}
+		})
+	}
+}
+
+func TestGatewayForwardAuth(t *testing.T) {
+	up := startUpstream(t)
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	os.WriteFile(rules, []byte("rules:\n  - path: /admin\n    groups: [admins]\n"), 0o600)
+	env := map[string]string{"UPSTREAM_URL": up.URL, "AUTH_RULES_FILE": rules}
+	trustedEnv := maps.Clone(env)
+	trustedEnv["TRUSTED_PROXIES"] = "127.0.0.1"
+	trusted, _ := startFaultyProvider(t, trustedEnv)
+	untrusted, _ := startFaultyProvider(t, env)
+	guest := testclient.New(t)
+	ada := map[string]*testclient.Browser{trusted: testclient.New(t), untrusted: testclient.New(t)}
+	for base, b := range ada {
+		signInThrough(t, b, base, "/", "ada@example.com", "eng")
+	}
+	login := func(base, returnTo string) string {
+		if returnTo == "" {
+			return base + "/_auth/login"
+		}
+		return base + "/_auth/login?" + url.Values{"returnTo": {returnTo}}.Encode()
+	}
+	tests := []struct {
+		name     string
+		base     string
+		ada      bool // else a guest
+		path     string
+		header   map[string]string
+		status   int
+		location string // Location, or for /auth X-Auth-Sign-In
+		user     bool   // the identity headers are in the answer
+	}{
+		{"nginx, guest", trusted, false, "/_auth/auth", map[string]string{"X-Original-Uri": "/docs?a=1"}, 401, login(trusted, "/docs?a=1"), false},
+		{"nginx, allowed", trusted, true, "/_auth/auth", map[string]string{"X-Original-Uri": "/docs"}, 202, "", true},
+		{"nginx, refused", trusted, true, "/_auth/auth", map[string]string{"X-Original-Uri": "/admin/x"}, 403, "", false},
+		{"nginx, a client's conflicting X-Forwarded-Uri", trusted, true, "/_auth/auth",
+			map[string]string{"X-Original-Uri": "/admin/x", "X-Forwarded-Uri": "/docs"}, 403, "", false},
+		{"traefik, guest page load", trusted, false, "/_auth/verify", map[string]string{"X-Forwarded-Uri": "/docs?a=1", "X-Forwarded-Method": "GET"}, 302, login(trusted, "/docs?a=1"), false},
+		{"traefik, guest post", trusted, false, "/_auth/verify", map[string]string{"X-Forwarded-Uri": "/docs", "X-Forwarded-Method": "POST"}, 401, login(trusted, "/docs"), false},
+		{"traefik, open redirect attempt", trusted, false, "/_auth/verify", map[string]string{"X-Forwarded-Uri": "//evil.example/x"}, 302, login(trusted, ""), false},
+		{"traefik, allowed", trusted, true, "/_auth/verify", map[string]string{"X-Forwarded-Uri": "/docs"}, 200, "", true},
+		{"traefik, refused", trusted, true, "/_auth/verify", map[string]string{"X-Forwarded-Uri": "/ADMIN"}, 403, "", false},
+		{"envoy, guest", trusted, false, "/_auth/envoy/docs?x=1", nil, 302, login(trusted, "/docs?x=1"), false},
+		{"envoy, allowed", trusted, true, "/_auth/envoy/docs", nil, 200, "", true},
+		{"envoy, refused", trusted, true, "/_auth/envoy/admin", nil, 403, "", false},
+		{"untrusted peer, guest", untrusted, false, "/_auth/verify", map[string]string{"X-Forwarded-Uri": "/docs"}, 302, login(untrusted, ""), false},
+		{"untrusted peer: every rule applies", untrusted, true, "/_auth/auth", map[string]string{"X-Original-Uri": "/docs"}, 403, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := guest
+			if tt.ada {
+				b = ada[tt.base]
+			}
+			req, _ := http.NewRequest("GET", tt.base+tt.path, nil)
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := b.NoRedirects().Client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			loc := resp.Header.Get("Location")
+			if tt.status == 401 {
+				loc = resp.Header.Get("X-Auth-Sign-In")
+			}
+			if resp.StatusCode != tt.status || loc != tt.location {
+				t.Errorf("got %d to %q, want %d to %q", resp.StatusCode, loc, tt.status, tt.location)
+			}
+			email := resp.Header.Get("X-Auth-Request-Email") == "ada@example.com" && resp.Header.Get("X-Forwarded-Email") == "ada@example.com"
+			if email != tt.user || (tt.user && !strings.HasPrefix(resp.Header.Get("X-Auth-Request-User"), "dev|")) {
+				t.Errorf("identity in the answer: %v (%q), want %v", email, resp.Header.Get("X-Auth-Request-User"), tt.user)
 			}
 		})
 	}

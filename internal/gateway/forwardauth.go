@@ -18,32 +18,45 @@ type original struct {
 // X-Forwarded-Method/Host/Uri (Traefik, Caddy) or X-Original-Method/URI
 // (nginx) when the caller is one of TrustedProxies. Any other caller is a
 // browser or an untrusted peer, whose claims about the request are ignored.
+//
+// A proxy sets one family and passes the client's copies of the other on,
+// so a value is believed only when every copy of it, in either family,
+// agrees: a client that adds a different one makes the request unknown,
+// to which every rule applies, and never picks the path the rules see.
 func (g *Gateway) asked(r *http.Request) original {
+	unknown := original{method: http.MethodGet, uri: "/"}
 	if !g.trustedPeer(r) {
-		return original{method: http.MethodGet, uri: "/"}
+		return unknown
 	}
-	o := original{method: first(r.Header, "X-Forwarded-Method", "X-Original-Method"),
-		host: first(r.Header, "X-Forwarded-Host"), uri: first(r.Header, "X-Forwarded-Uri", "X-Original-Uri")}
+	method, ok1 := agreed(r.Header, "X-Forwarded-Method", "X-Original-Method")
+	host, ok2 := agreed(r.Header, "X-Forwarded-Host")
+	uri, ok3 := agreed(r.Header, "X-Forwarded-Uri", "X-Original-Uri")
+	if !ok1 || !ok2 || !ok3 || !strings.HasPrefix(uri, "/") {
+		// A page load is still sent to sign in, back to /.
+		return unknown
+	}
+	o := original{method: method, host: host, uri: uri, known: true}
 	if o.method == "" {
 		o.method = http.MethodGet
 	}
 	if o.host == "" {
 		o.host = r.Host
 	}
-	o.known = strings.HasPrefix(o.uri, "/")
-	if !o.known {
-		o.uri = "/"
-	}
 	return o
 }
 
-func first(h http.Header, keys ...string) string {
+// agreed returns the one value that every copy of the headers keys holds,
+// or "" when there is none; ok is false when copies differ.
+func agreed(h http.Header, keys ...string) (v string, ok bool) {
 	for _, k := range keys {
-		if v := h.Get(k); v != "" {
-			return v
+		for _, got := range h.Values(k) {
+			if v != "" && got != v {
+				return "", false
+			}
+			v = got
 		}
 	}
-	return ""
+	return v, true
 }
 
 // Check is the endpoint for nginx's auth_request: 202 with the identity
