@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +100,24 @@ func TestProtectsTheUpstream(t *testing.T) {
 	p = b.Submit(p.Form(t, "/authorize"), map[string]string{"name": "Ada", "email": "ada@example.com"})
 	if p.Body != "upstream says hello to ada@example.com at /inbox?page=2" {
 		t.Errorf("after sign-in: got %q", p.Body)
+	}
+}
+
+// TestREADMEShowsTheProxyExamples keeps README.md's nginx, Traefik and
+// Caddy configurations identical to examples/gateway/, where the nginx one
+// is tested against a real nginx.
+func TestREADMEShowsTheProxyExamples(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"nginx.conf", "traefik.yml", "Caddyfile"} {
+		example, err := os.ReadFile("../../examples/gateway/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(readme, append(append([]byte("\n"), bytes.TrimRight(example, "\n")...), "\n```\n"...)) {
+			t.Errorf("README.md's copy of examples/gateway/%s differs: copy the file into it", name)
+		}
 	}
 }
