@@ -454,3 +454,79 @@ func TestGatewayForwardAuth(t *testing.T) {
 		})
 	}
 }
+
+// TestGatewayInstances runs two gateway instances on each shared store:
+// the access token they forward is refreshed one instance after the other
+// (none is lost, the session stays), and a back-channel logout or "sign
+// out of all devices" received by one ends the upstream access through
+// both at once.
+func TestGatewayInstances(t *testing.T) {
+	up := startUpstream(t)
+	for name, store := range sharedStores(t) {
+		t.Run(name, func(t *testing.T) {
+			bases, f := startInstances(t, 2, map[string]string{"UPSTREAM_URL": up.URL, "SESSION_STORE": store,
+				"PASS_ACCESS_TOKEN": "true", "OIDC_SCOPES": "openid profile email offline_access"}, shortAccessTokens(t))
+			b := testclient.New(t)
+			sub := upstreamSaw(t, signInThrough(t, b, bases[0], "/", "ada@example.com", "")).Header.Get("X-Forwarded-User")
+
+			tokens := make(chan string, 8)
+			for i := range 8 {
+				go func() {
+					resp, err := b.Client.Get(bases[i%2] + "/api")
+					if err != nil || resp.StatusCode != http.StatusOK {
+						tokens <- ""
+						return
+					}
+					var s seen
+					json.NewDecoder(resp.Body).Decode(&s)
+					resp.Body.Close()
+					tokens <- s.Header.Get("X-Forwarded-Access-Token")
+				}()
+			}
+			for range 8 {
+				if tok := <-tokens; tok == "" {
+					t.Error("a request during concurrent refreshes did not reach the upstream with an access token")
+				}
+			}
+			if p := b.NoRedirects().Get(bases[1] + "/api"); p.Status != http.StatusOK {
+				t.Fatalf("after concurrent refreshes across instances: %d, want the session kept", p.Status)
+			}
+			if n := f.Hits("/token"); n < 3 {
+				t.Errorf("the token endpoint was called %d times: the forwarded access token was not refreshed", n)
+			}
+
+			// Back-channel logout through instance B ends access through A.
+			if got := postLogoutToken(t, bases[1]+"/_auth", logoutToken(t, f, func(c map[string]any) { c["sub"] = sub })); got != http.StatusOK {
+				t.Fatalf("back-channel logout on B: %d", got)
+			}
+			if p := b.NoRedirects().Get(bases[0] + "/api"); p.Status != http.StatusFound {
+				t.Fatalf("after back-channel logout through B, A answered %d, want a redirect to sign in", p.Status)
+			}
+
+			// Signing out of all devices on B ends the sessions through A.
+			phone := testclient.New(t)
+			signInThrough(t, b, bases[0], "/", "ada@example.com", "")
+			signInThrough(t, phone, bases[1], "/", "ada@example.com", "")
+			phone.Submit(phone.Get(bases[1]+"/_auth/profile").Form(t, "/_auth/logout/all"), nil)
+			for _, br := range []*testclient.Browser{b, phone} {
+				if p := br.NoRedirects().Get(bases[0] + "/api"); p.Status != http.StatusFound {
+					t.Errorf("after signing out of all devices: %d through A, want a redirect to sign in", p.Status)
+				}
+			}
+		})
+	}
+}
+
+func TestGatewayMetrics(t *testing.T) {
+	up := startUpstream(t)
+	base, a := startApp(t, map[string]string{"UPSTREAM_URL": up.URL, "SESSION_STORE": "memory", "PUBLIC_PATHS": "/open"})
+	testclient.New(t).Get(base + "/open/x")
+	rec := httptest.NewRecorder()
+	a.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{`webapp_http_requests_total{method="GET",route="upstream",status="200"} 1`,
+		`webapp_upstream_request_duration_seconds_count{code="200",method="get"} 1`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
