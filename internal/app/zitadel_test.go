@@ -224,6 +224,8 @@ type zitadelOptions struct {
 	issuerAudience bool
 	// responseMode is OIDC_RESPONSE_MODE.
 	responseMode string
+	// upstream, if set, makes the app the gateway in front of it.
+	upstream string
 }
 
 // startZitadelAndApp serves the zitadel example provider and the app, each
@@ -249,15 +251,19 @@ func startZitadelAndAppWith(t *testing.T, o zitadelOptions) (string, *zitadelIdP
 	// the app is never told: a sign-in shows that the assertion did it.
 	secret := rand.Text()
 
+	prefix := "" // of the routes: the gateway's are under /_auth
+	if o.upstream != "" {
+		prefix = "/_auth"
+	}
 	idp := &zitadelIdP{issuer: issuer, users: storage.NewUserStore(issuer), hits: map[string]int{}}
 	// A client map of our own, rather than storage.RegisterClients, which
 	// writes a package-level map shared by every storage.
 	clients := map[string]*storage.Client{
-		zitadelClientID: storage.WebClient(zitadelClientID, secret, base+"/callback"),
+		zitadelClientID: storage.WebClient(zitadelClientID, secret, base+prefix+"/callback"),
 	}
 	st := zitadelStorage{
 		Storage:    storage.NewStorageWithClients(idp.users, clients),
-		postLogout: map[string][]string{zitadelClientID: {base + "/"}},
+		postLogout: map[string][]string{zitadelClientID: {base + prefix + "/"}},
 		keys:       map[string]*jose.JSONWebKey{},
 		idp:        idp,
 	}
@@ -268,6 +274,7 @@ func startZitadelAndAppWith(t *testing.T, o zitadelOptions) (string, *zitadelIdP
 		"OIDC_CLIENT_ID":     zitadelClientID,
 		"OIDC_CLIENT_SECRET": secret,
 		"OIDC_RESPONSE_MODE": o.responseMode,
+		"UPSTREAM_URL":       o.upstream,
 	}
 	if o.clientKey != nil {
 		// Registered as the login package says to: its PublicJWKS.
@@ -300,7 +307,11 @@ func startZitadelAndAppWith(t *testing.T, o zitadelOptions) (string, *zitadelIdP
 	idpSrv.Start()
 	t.Cleanup(idpSrv.Close)
 
-	cfg, err := config.Load(func(k string) string { return vars[k] })
+	load := config.Load
+	if o.upstream != "" {
+		load = config.LoadGateway
+	}
+	cfg, err := load(func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,5 +513,30 @@ func TestZitadelEndToEnd(t *testing.T) {
 	// And the app's session is gone: its logout form no longer works.
 	if p := b.Submit(logout, nil); p.Status != http.StatusForbidden {
 		t.Errorf("replayed logout form: got %d, want 403", p.Status)
+	}
+}
+
+// TestZitadelThroughGateway signs in to an upstream app through the
+// gateway at zitadel's provider: back to the first page, with the identity
+// zitadel gives (partly from userinfo) in the upstream's headers.
+func TestZitadelThroughGateway(t *testing.T) {
+	up := startUpstream(t)
+	base, idp := startZitadelAndAppWith(t, zitadelOptions{upstream: up.URL})
+	user := idp.users.GetUserByID("id1")
+	b := testclient.New(t)
+	p := b.Get(base + "/report?q=1")
+	if !strings.HasPrefix(p.URL.String(), idp.issuer+"/login/username?") {
+		t.Fatalf("a guest at /report: want zitadel's login page, got %d at %s", p.Status, p.URL)
+	}
+	s := upstreamSaw(t, b.Submit(p.Form(t, "/login/username"), map[string]string{"username": user.Username, "password": user.Password}))
+	want := map[string]string{"X-Forwarded-User": "id1", "X-Forwarded-Email": "test-user@zitadel.ch",
+		"X-Forwarded-Preferred-Username": user.Username}
+	for k, v := range want {
+		if got := s.Header.Get(k); got != v {
+			t.Errorf("upstream got %s: %q, want %q", k, got, v)
+		}
+	}
+	if s.URI != "/report?q=1" {
+		t.Errorf("upstream got %s, want /report?q=1", s.URI)
 	}
 }
