@@ -163,12 +163,18 @@ func TestGatewayGuests(t *testing.T) {
 // would keep, and returns the status.
 func rawStatus(t *testing.T, base, method, target string, header http.Header) int {
 	t.Helper()
+	return rawStatusAt(t, base, strings.TrimPrefix(base, "http://"), method, target, header)
+}
+
+// rawStatusAt is rawStatus with a Host header of its own.
+func rawStatusAt(t *testing.T, base, host, method, target string, header http.Header) int {
+	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, target, strings.TrimPrefix(base, "http://"))
+	fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, target, host)
 	header.Write(conn)
 	fmt.Fprint(conn, "\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
@@ -235,6 +241,32 @@ func TestGatewayPathTricks(t *testing.T) {
 	}
 	if status := rawStatus(t, base, "GET", "/administrator", h); status != http.StatusOK {
 		t.Errorf("GET /administrator: got %d, want 200: the rule is for /admin only", status)
+	}
+}
+
+// TestGatewayHostRules asks for a host that a rule reserves in the
+// spellings that name the same host: each meets the rule.
+func TestGatewayHostRules(t *testing.T) {
+	up := startUpstream(t)
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	os.WriteFile(rules, []byte("rules:\n  - host: admin.example.com\n    groups: [admins]\n"), 0o600)
+	// A provider of its own: the development provider answers only
+	// requests for APP_BASE_URL's host.
+	base, _ := startFaultyProvider(t, map[string]string{"UPSTREAM_URL": up.URL, "AUTH_RULES_FILE": rules})
+	b := testclient.New(t)
+	signInThrough(t, b, base, "/", "ada@example.com", "eng")
+	h := http.Header{}
+	for _, c := range b.Client.Jar.Cookies(mustURL(t, base)) {
+		h.Add("Cookie", c.String())
+	}
+	for _, host := range []string{"admin.example.com", "ADMIN.example.com", "admin.example.com.", "admin.example.com:443",
+		"Admin.Example.Com.:8080"} {
+		if status := rawStatusAt(t, base, host, "GET", "/", h); status != http.StatusForbidden {
+			t.Errorf("Host %s outside the admins group: got %d, want 403", host, status)
+		}
+	}
+	if status := rawStatusAt(t, base, "app.example.com", "GET", "/", h); status != http.StatusOK {
+		t.Errorf("Host app.example.com: got %d, want 200: the rule is for admin.example.com only", status)
 	}
 }
 
