@@ -562,3 +562,24 @@ func TestGatewayMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestGatewayForwardAuthOfCrossSitePosts: Envoy asks in the method of the
+// request it is about; a form another site posts to the protected app is
+// the app's to judge, so the gateway answers as for any request.
+func TestGatewayForwardAuthOfCrossSitePosts(t *testing.T) {
+	up := startUpstream(t)
+	base, _ := startFaultyProvider(t, map[string]string{"UPSTREAM_URL": up.URL})
+	b := testclient.New(t)
+	signInThrough(t, b, base, "/", "ada@example.com", "")
+	req, _ := http.NewRequest("POST", base+"/_auth/envoy/comments", strings.NewReader("a=1"))
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.Header.Set("Origin", "https://elsewhere.example")
+	resp, err := b.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Forwarded-Email") != "ada@example.com" {
+		t.Errorf("Envoy asking about a cross-site post: got %d, want 200 with the identity", resp.StatusCode)
+	}
+}
