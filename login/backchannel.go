@@ -124,6 +124,10 @@ func (a *Auth) verifyLogoutToken(ctx context.Context, d *discovered, raw string)
 	case lt.IssuedAt.IsZero() || lt.IssuedAt.After(now.Add(skew)) || now.Sub(lt.IssuedAt) > maxLogoutTokenAge+skew:
 		return "", "", "", errors.New("logout token iat missing or outside the accepted window")
 	}
+	if strings.ContainsRune(lt.SessionID+lt.Subject, 0) {
+		// See indexKey: it could name another provider's sessions.
+		return "", "", "", errors.New("logout token sid or sub holds a NUL")
+	}
 	return lt.SessionID, lt.Subject, lt.TokenID, nil
 }
 

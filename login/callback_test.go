@@ -129,6 +129,8 @@ func TestCallbackFailures(t *testing.T) {
 		{name: "wrong nonce", faults: claims(func(c map[string]any) { c["nonce"] = "replayed-nonce" }), reason: "invalid_id_token", status: 400, message: unverified},
 		{name: "missing nonce", faults: claims(func(c map[string]any) { delete(c, "nonce") }), reason: "invalid_id_token", status: 400, message: unverified},
 		{name: "missing sub", faults: claims(func(c map[string]any) { delete(c, "sub") }), reason: "invalid_id_token", status: 400, message: unverified},
+		{name: "sub with a NUL", faults: claims(func(c map[string]any) { c["sub"] = "partner\x00victim" }), reason: "invalid_id_token", status: 400, message: unverified},
+		{name: "sid with a NUL", faults: claims(func(c map[string]any) { c["sid"] = "x\x00y" }), reason: "invalid_id_token", status: 400, message: unverified},
 		{name: "signed by another key", faults: mint(otherIdP.Sign), reason: "invalid_id_token", status: 400, message: unverified},
 		{name: "signed by another key under our key's kid", faults: mint(func(c map[string]any) (string, error) {
 			return devidptest.Sign(other, ourKid, "JWT", c)

@@ -14,7 +14,7 @@ type Rule struct {
 	// Emails and EmailDomains allow users by address: the email claim must
 	// be one of Emails or at a domain of EmailDomains (compared without
 	// case). An address the provider marked unverified (email_verified
-	// false) matches neither.
+	// false, or "false") matches neither.
 	Emails       []string
 	EmailDomains []string
 	// Groups allows the members of any of these groups, read from the
@@ -66,7 +66,8 @@ func (r Rule) UserGroups(u User) []string {
 }
 
 func (r Rule) allowsEmail(email string, verified any) bool {
-	if email == "" || verified == false {
+	// Some providers (Amazon Cognito's userinfo) send the string.
+	if email == "" || verified == false || verified == "false" {
 		return false
 	}
 	if slices.ContainsFunc(r.Emails, func(e string) bool { return strings.EqualFold(e, email) }) {

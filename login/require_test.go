@@ -44,6 +44,7 @@ func TestRuleAllows(t *testing.T) {
 		{"email or domain", Rule{Emails: []string{"carol@partner.org"}, EmailDomains: []string{"example.com"}}, auth0, true},
 		{"unverified email", Rule{Emails: []string{"ada@example.com"}}, unverified, false},
 		{"unverified domain", Rule{EmailDomains: []string{"example.com"}}, unverified, false},
+		{"unverified as a string", Rule{EmailDomains: []string{"example.com"}}, user("ada@example.com", `{"email_verified":"false"}`), false},
 		{"no email_verified claim", Rule{Emails: []string{"ada@example.com"}}, noVerifiedClaim, true},
 		{"no email", Rule{EmailDomains: []string{"example.com"}}, guestless, false},
 		{"group in an array", Rule{Groups: []string{"staff"}}, ada, true},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -43,6 +44,10 @@ func (a *Auth) verifyIDToken(ctx context.Context, d *discovered, raw string, tx 
 		return nil, nil, errors.New("ID token issued before this login started")
 	case tok.Subject == "":
 		return nil, nil, errors.New("ID token has no sub")
+	case strings.ContainsRune(tok.Subject, 0):
+		// Sessions are indexed by provider name, NUL, sub: a sub with a
+		// NUL could name another provider's user.
+		return nil, nil, errors.New("ID token sub holds a NUL")
 	case subtle.ConstantTimeCompare([]byte(tok.Nonce), []byte(tx.Nonce)) != 1:
 		return nil, nil, errors.New("ID token nonce does not match this login")
 	}
@@ -56,6 +61,8 @@ func (a *Auth) verifyIDToken(ctx context.Context, d *discovered, raw string, tx 
 	switch {
 	case claims["azp"] != nil && !azpOK:
 		return nil, nil, errors.New("ID token azp is not a string")
+	case strings.ContainsRune(fmt.Sprint(claims["sid"]), 0):
+		return nil, nil, errors.New("ID token sid holds a NUL")
 	case hasAuthTime && (!authTimeOK || authTime <= 0 || authTime > float64(now.Add(skew).Unix())):
 		return nil, nil, errors.New("ID token auth_time is not a time in the past")
 	// Core 3.1.3.7 (11): with max_age, auth_time must show a recent sign-in.

@@ -234,7 +234,7 @@ func TestGatewayPathTricks(t *testing.T) {
 		h.Add("Cookie", c.String())
 	}
 	for _, target := range []string{"/admin", "/admin/", "/ADMIN/x", "/Admin", "/admin;x=1/secret", "/%61dmin", "/admin%2fsecret",
-		"/x/../admin", "/public/../admin", "//admin", "/admin/./x", "/adMin%2F"} {
+		"/x/../admin", "/public/../admin", "//admin", "/admin/./x", "/adMin%2F", "/admin.", "/admin%20/x", "/admin..%2fx"} {
 		if status := rawStatus(t, base, "GET", target, h); status != http.StatusForbidden {
 			t.Errorf("GET %s outside the admins group: got %d, want 403", target, status)
 		}
@@ -260,7 +260,7 @@ func TestGatewayHostRules(t *testing.T) {
 		h.Add("Cookie", c.String())
 	}
 	for _, host := range []string{"admin.example.com", "ADMIN.example.com", "admin.example.com.", "admin.example.com:443",
-		"Admin.Example.Com.:8080"} {
+		"Admin.Example.Com.:8080", "admin.example.com:443:443", "admin.example.com::1", "admin.example.com:x", "[admin.example.com]"} {
 		if status := rawStatusAt(t, base, host, "GET", "/", h); status != http.StatusForbidden {
 			t.Errorf("Host %s outside the admins group: got %d, want 403", host, status)
 		}
@@ -314,7 +314,7 @@ func TestGatewayRemovesSpoofedIdentity(t *testing.T) {
 		"X-Forwarded-User": {"admin"}, "X_forwarded_user": {"admin"}, "x-forwarded-email": {"boss@example.com"},
 		"X-Forwarded-Groups": {"admins"}, "X-Forwarded-Preferred-Username": {"root"}, "X-Auth-Request-User": {"admin"},
 		"X-Forwarded-Access-Token": {"forged"}, "Authorization": {"Bearer forged"}, "X-Forwarded-For": {"10.9.9.9"},
-		"Forwarded": {"for=10.9.9.9"}, "X-Real-Ip": {"10.9.9.9"}, "X-Original-Uri": {"/x"},
+		"Forwarded": {"for=10.9.9.9"}, "X-Real-Ip": {"10.9.9.9"}, "X-Original-Uri": {"/x"}, "X-Original-Url": {"/x"}, "X-Rewrite-Url": {"/x"},
 	}
 	check := func(t *testing.T, s seen, signedIn bool) {
 		t.Helper()

@@ -159,7 +159,7 @@ func (a *App) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	client, err := a.providers.For(r).Client(r)
 	var e *login.Error
 	if errors.As(err, &e) && e.Status == http.StatusUnauthorized {
-		http.Redirect(w, r, "/login?returnTo=%2Fuserinfo", http.StatusFound)
+		http.Redirect(w, r, a.auth.LoginURL(a.cfg.Prefix()+"/userinfo"), http.StatusFound)
 		return
 	}
 	if err != nil {

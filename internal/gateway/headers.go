@@ -27,6 +27,9 @@ var identityHeaders = []string{
 	"X-Auth-Request-Access-Token",
 	// Forward-auth inputs: meaningless to the upstream, and trusted by some.
 	"X-Forwarded-Uri", "X-Forwarded-Method", "X-Original-Uri", "X-Original-Method",
+	// Read as the request's path by IIS URL Rewrite and some frameworks:
+	// a public path with one of these could reach any other.
+	"X-Original-Url", "X-Rewrite-Url",
 }
 
 // spoofable reports whether a client's header named key must be removed:

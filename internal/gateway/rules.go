@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/netip"
 	"os"
 	"path"
@@ -475,7 +476,10 @@ func (rs Rules) Refusal(u login.User, host, urlPath string) *Rule {
 	if len(rs) == 0 {
 		return nil
 	}
-	host = requestHost(host)
+	host, ok := requestHost(host)
+	if !ok {
+		host = "" // unknown: every host's rules apply
+	}
 	readings := pathReadings(urlPath)
 	for i := range rs {
 		r := &rs[i]
@@ -505,20 +509,33 @@ func (rs Rules) RefusalAnywhere(u login.User) *Rule {
 
 // requestHost normalises a request's host as rules' hosts are: lower case,
 // without port or trailing dots, IPv6 addresses in brackets in their
-// canonical form.
-func requestHost(h string) string {
-	h = strings.ToLower(h)
-	if strings.HasPrefix(h, "[") {
-		if end := strings.IndexByte(h, ']'); end > 0 {
-			h = h[1:end]
+// canonical form. ok is false for a host that does not parse (such as
+// admin.example.com:443:443, which Go's server accepts and which some
+// servers read as admin.example.com): the caller then applies the rules
+// of every host.
+func requestHost(h string) (host string, ok bool) {
+	host = strings.ToLower(h)
+	switch {
+	case strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]"):
+		host = host[1 : len(host)-1]
+	case strings.Contains(host, ":"):
+		var port string
+		var err error
+		if host, port, err = net.SplitHostPort(host); err != nil || port == "" || strings.Trim(port, "0123456789") != "" {
+			return "", false
 		}
-	} else if strings.Count(h, ":") == 1 {
-		h = h[:strings.IndexByte(h, ':')]
 	}
-	if a, err := netip.ParseAddr(h); err == nil && a.Is6() {
-		return "[" + a.String() + "]"
+	if a, err := netip.ParseAddr(host); err == nil {
+		if a.Is6() {
+			return "[" + a.String() + "]", true
+		}
+		return a.String(), true
 	}
-	return strings.TrimRight(h, ".")
+	host = strings.TrimRight(host, ".")
+	if host == "" || strings.Trim(host, "abcdefghijklmnopqrstuvwxyz0123456789-._") != "" {
+		return "", false
+	}
+	return host, true
 }
 
 // pathReadings returns the segments of the ways an upstream may read a
@@ -535,6 +552,17 @@ func pathReadings(p string) [][]string {
 	for _, s := range spellings {
 		s = "/" + s
 		out = append(out, segments(stripParams(path.Clean(s))), segments(path.Clean(stripParams(s))))
+	}
+	// Windows servers drop trailing dots and spaces from a segment:
+	// /admin. and /admin%20 are /admin there.
+	for _, segs := range out {
+		if slices.ContainsFunc(segs, func(seg string) bool { return strings.TrimRight(seg, ". ") != seg }) {
+			trimmed := make([]string, len(segs))
+			for i, seg := range segs {
+				trimmed[i] = strings.TrimRight(seg, ". ")
+			}
+			out = append(out, trimmed)
+		}
 	}
 	return out
 }
