@@ -187,6 +187,7 @@ type Auth struct {
 	provider   lazyProvider
 	refreshes  singleflight.Group // by session token
 	dpopNonces dpopNonces         // the provider's and APIs' latest DPoP nonces
+	peers      map[string]bool    // the Names of its Providers (NewProviders)
 }
 
 // New checks cfg and returns an Auth. It does not contact the provider:
@@ -686,6 +687,9 @@ func minTime(a, b time.Time) time.Time {
 func (a *Auth) User(r *http.Request) (User, bool) {
 	ctx := r.Context()
 	u, ok := a.cfg.Sessions.Get(ctx, userKey).(User)
+	if ok && !a.sees(u.Provider) {
+		return User{}, false
+	}
 	if !ok || ctx.Value(idleCheckedKey{}) != nil {
 		return u, ok
 	}
@@ -694,7 +698,7 @@ func (a *Auth) User(r *http.Request) (User, bool) {
 		return User{}, false
 	}
 	u, ok = a.cfg.Sessions.Get(ctx, userKey).(User)
-	return u, ok
+	return u, ok && a.sees(u.Provider)
 }
 
 // CSRFToken returns the token that state-changing forms of a signed-in

@@ -11,6 +11,9 @@ import (
 // Rule is who may pass: a signed-in user must meet every condition the
 // rule sets, and the zero Rule lets every signed-in user through.
 type Rule struct {
+	// Providers allows the users of these providers only, by Config.Name:
+	// with several providers, the others' users may claim any email.
+	Providers []string
 	// Emails and EmailDomains allow users by address: the email claim must
 	// be one of Emails or at a domain of EmailDomains (compared without
 	// case). An address the provider marked unverified (email_verified
@@ -32,6 +35,9 @@ type Rule struct {
 
 // Allows reports whether u meets every condition of r.
 func (r Rule) Allows(u User) bool {
+	if len(r.Providers) > 0 && !slices.Contains(r.Providers, u.Provider) {
+		return false
+	}
 	if len(r.Emails) == 0 && len(r.EmailDomains) == 0 && len(r.Groups) == 0 && len(r.Claims) == 0 {
 		return true
 	}

@@ -114,6 +114,11 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	}
 	withCommon(&lc, common)
 	lc.RedirectURL = cfg.CallbackURL()
+	if len(cfg.MoreProviders) > 0 {
+		// Named by its kind, so that headers and rules can tell its users
+		// from the others'.
+		lc.Name = string(cfg.Provider)
+	}
 	if cfg.Provider == config.Dev {
 		if err := a.startDevProvider(&lc); err != nil {
 			store.Close()
@@ -124,7 +129,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		store.Close()
 		return nil, err
 	}
-	a.providers = login.Providers{a.auth}
+	auths := []*login.Auth{a.auth}
 	for _, np := range cfg.MoreProviders {
 		mc := login.Config{Name: np.Name, Issuer: np.Issuer, ClientID: np.ClientID, ClientSecret: np.ClientSecret}
 		withCommon(&mc, common)
@@ -136,7 +141,11 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 			store.Close()
 			return nil, fmt.Errorf("provider %s: %w", np.Name, err)
 		}
-		a.providers = append(a.providers, auth)
+		auths = append(auths, auth)
+	}
+	if a.providers, err = login.NewProviders(auths...); err != nil {
+		store.Close()
+		return nil, err
 	}
 	if cfg.Gateway != nil {
 		if err := a.newGateway(); err != nil {

@@ -1,7 +1,9 @@
 package app
 
 import (
+	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/gologin/gologin/internal/gateway"
 )
@@ -12,9 +14,19 @@ func (a *App) newGateway() error {
 	gc := a.cfg.Gateway
 	base, _ := url.Parse(a.cfg.BaseURL) // valid: config.Load checked it
 	rules := gc.Rules
-	for i := range rules {
-		if rules[i].GroupsClaim == "" {
+	var names []string
+	for _, p := range a.providers {
+		names = append(names, p.Name())
+	}
+	for i, r := range rules {
+		if r.GroupsClaim == "" {
 			rules[i].GroupsClaim = gc.GroupsClaim
+		}
+		for _, p := range r.Providers {
+			if a.providers.Named(p) == nil || p == "" {
+				return fmt.Errorf("AUTH_RULES_FILE: %s:%d: no provider is named %q (OIDC_PROVIDERS names them, and the main one is %q once there are several)",
+					gc.RulesFile, r.Line, p, strings.Join(names, ", "))
+			}
 		}
 	}
 	g, err := gateway.New(gateway.Config{

@@ -6,12 +6,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gologin/gologin/devidp"
 	"github.com/gologin/gologin/devidp/devidptest"
+	"github.com/gologin/gologin/internal/config"
 	"github.com/gologin/gologin/internal/testclient"
 )
 
@@ -20,6 +23,12 @@ import (
 // URL and the two providers.
 func twoProviders(t *testing.T) (base string, main, partner *devidptest.Faulty) {
 	t.Helper()
+	return twoProvidersWith(t, nil)
+}
+
+// twoProvidersWith is twoProviders with env added to the gateway's.
+func twoProvidersWith(t *testing.T, env map[string]string) (base string, main, partner *devidptest.Faulty) {
+	t.Helper()
 	up := startUpstream(t)
 	srv := httptest.NewUnstartedServer(nil)
 	base = "http://" + srv.Listener.Addr().String()
@@ -27,12 +36,14 @@ func twoProviders(t *testing.T) (base string, main, partner *devidptest.Faulty) 
 		RedirectURIs: []string{base + "/_auth/callback"}, PostLogoutRedirectURIs: []string{base + "/_auth/"}})
 	partner = devidptest.NewFaulty(t, devidp.Client{ID: "gw", Secret: "partner-secret",
 		RedirectURIs: []string{base + "/_auth/callback/partner"}, PostLogoutRedirectURIs: []string{base + "/_auth/"}})
-	serveApp(t, srv, map[string]string{
+	vars := map[string]string{
 		"UPSTREAM_URL": up.URL, "SESSION_STORE": "memory",
 		"OIDC_ISSUER": main.Issuer(), "OIDC_CLIENT_ID": "app", "OIDC_CLIENT_SECRET": "app-secret",
 		"OIDC_PROVIDERS": "partner", "OIDC_PARTNER_ISSUER": partner.Issuer(), "OIDC_PARTNER_CLIENT_ID": "gw",
 		"OIDC_PARTNER_CLIENT_SECRET": "partner-secret",
-	})
+	}
+	maps.Copy(vars, env)
+	serveApp(t, srv, vars)
 	return base, main, partner
 }
 
@@ -66,8 +77,13 @@ func TestSeveralProviders(t *testing.T) {
 		t.Fatalf("signed in with partner: the upstream got %s as %q", s.URI, s.Header.Get("X-Forwarded-User"))
 	}
 	sub := s.Header.Get("X-Forwarded-User")
-	if s := upstreamSaw(t, signInWith(t, viaMain, base, "/docs", mainHost, "ada@example.com")); s.Header.Get("X-Forwarded-User") != sub {
-		t.Fatalf("want the same sub from both providers, got %q and %q", sub, s.Header.Get("X-Forwarded-User"))
+	if got := s.Header.Get("X-Forwarded-Provider"); got != "partner" {
+		t.Errorf("signed in with partner: X-Forwarded-Provider = %q, want partner", got)
+	}
+	s = upstreamSaw(t, signInWith(t, viaMain, base, "/docs", mainHost, "ada@example.com"))
+	if s.Header.Get("X-Forwarded-User") != sub || s.Header.Get("X-Forwarded-Provider") != "oidc" {
+		t.Fatalf("want the same sub from both providers, told apart by X-Forwarded-Provider: got %q from %q",
+			s.Header.Get("X-Forwarded-User"), s.Header.Get("X-Forwarded-Provider"))
 	}
 
 	// Partner's back-channel logout ends partner's session only.
@@ -129,4 +145,48 @@ func withUser(v url.Values) url.Values {
 	v.Set("name", "Ada")
 	v.Set("email", "ada@example.com")
 	return v
+}
+
+// TestRulesByProvider: a rule can admit one provider's users only, whatever
+// email the others' claim; a rule naming no configured provider stops the
+// gateway at startup.
+func TestRulesByProvider(t *testing.T) {
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	os.WriteFile(rules, []byte("rules:\n  - path: /staff\n    providers: [oidc]\n    email_domains: [example.com]\n"), 0o600)
+	base, main, _ := twoProvidersWith(t, map[string]string{"AUTH_RULES_FILE": rules})
+	viaPartner, viaMain := testclient.New(t), testclient.New(t)
+	if p := signInWith(t, viaPartner, base, "/staff", "partner", "ada@example.com"); p.Status != http.StatusForbidden {
+		t.Errorf("partner's user claiming an example.com address at /staff: got %d, want 403", p.Status)
+	}
+	upstreamSaw(t, signInWith(t, viaMain, base, "/staff", strings.TrimPrefix(main.Issuer(), "http://"), "ada@example.com"))
+
+	os.WriteFile(rules, []byte("rules:\n  - providers: [parnter]\n"), 0o600)
+	vars := map[string]string{"UPSTREAM_URL": "http://127.0.0.1:1", "SESSION_STORE": "memory", "AUTH_RULES_FILE": rules,
+		"APP_BASE_URL": "http://127.0.0.1:1", "OIDC_ISSUER": main.Issuer(), "OIDC_CLIENT_ID": "app", "OIDC_CLIENT_SECRET": "s",
+		"OIDC_PROVIDERS": "partner", "OIDC_PARTNER_ISSUER": main.Issuer(), "OIDC_PARTNER_CLIENT_ID": "gw", "OIDC_PARTNER_CLIENT_SECRET": "s"}
+	cfg, err := config.LoadGateway(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg, testLogger(t)); err == nil || !strings.Contains(err.Error(), `rules.yaml:2: no provider is named "parnter"`) {
+		t.Errorf("a rule for an unknown provider: %v, want an error naming it and its line", err)
+	}
+}
+
+// TestRemovedProviderSignsOut: once a provider is no longer configured,
+// its users' sessions are guests', not users of the remaining provider.
+func TestRemovedProviderSignsOut(t *testing.T) {
+	store := "sqlite:" + filepath.Join(t.TempDir(), "sessions.db")
+	base, main, _ := twoProvidersWith(t, map[string]string{"SESSION_STORE": store})
+	b := testclient.New(t)
+	upstreamSaw(t, signInWith(t, b, base, "/docs", "partner", "ada@example.com"))
+
+	// The same store, the main provider only; the browser's cookies go to
+	// every port of 127.0.0.1.
+	up := startUpstream(t)
+	after, _ := startApp(t, map[string]string{"UPSTREAM_URL": up.URL, "SESSION_STORE": store,
+		"OIDC_ISSUER": main.Issuer(), "OIDC_CLIENT_ID": "app", "OIDC_CLIENT_SECRET": "app-secret"})
+	if p := b.NoRedirects().Get(after + "/docs"); p.Status != http.StatusFound {
+		t.Errorf("a removed provider's user: got %d, want a guest's redirect to sign in", p.Status)
+	}
 }

@@ -35,6 +35,10 @@ func (c *Config) loadMoreProviders(env func(string) string) []error {
 			errs = append(errs, fmt.Errorf("OIDC_PROVIDERS: %q is not a name of lower-case letters, digits and '-', starting with a letter", name))
 			continue
 		}
+		if name == string(Auth0) || name == string(OIDC) || name == string(Dev) {
+			errs = append(errs, fmt.Errorf("OIDC_PROVIDERS: %q is the main provider's name (its kind); choose another", name))
+			continue
+		}
 		if slices.ContainsFunc(c.MoreProviders, func(p NamedProvider) bool { return p.Name == name }) {
 			errs = append(errs, fmt.Errorf("OIDC_PROVIDERS: %q is listed twice", name))
 			continue

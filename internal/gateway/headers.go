@@ -13,7 +13,7 @@ import (
 
 // identity is what the upstream is told of the signed-in user.
 type identity struct {
-	user, email, username, groups, accessToken string
+	user, email, username, groups, provider, accessToken string
 }
 
 type identityKey struct{}
@@ -22,9 +22,9 @@ type identityKey struct{}
 // canonical names. Clients' copies of them are removed, always.
 var identityHeaders = []string{
 	"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Preferred-Username", "X-Forwarded-Groups",
-	"X-Forwarded-Access-Token",
+	"X-Forwarded-Provider", "X-Forwarded-Access-Token",
 	"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Preferred-Username", "X-Auth-Request-Groups",
-	"X-Auth-Request-Access-Token",
+	"X-Auth-Request-Provider", "X-Auth-Request-Access-Token",
 	// Forward-auth inputs: meaningless to the upstream, and trusted by some.
 	"X-Forwarded-Uri", "X-Forwarded-Method", "X-Original-Uri", "X-Original-Method",
 	// Read as the request's path by IIS URL Rewrite and some frameworks:
@@ -52,6 +52,11 @@ func (g *Gateway) identity(r *http.Request, u login.User) (identity, error) {
 	username, _ := claims["preferred_username"].(string)
 	id := identity{user: u.Subject, email: u.Email, username: username,
 		groups: strings.Join(login.Rule{GroupsClaim: g.cfg.GroupsClaim}.UserGroups(u), ",")}
+	if len(g.cfg.Providers) > 1 {
+		// Two providers may each have a user of the same sub or email:
+		// only the two together name one person.
+		id.provider = u.Provider
+	}
 	if g.cfg.PassAccessToken || g.cfg.PassAuthorization {
 		t, err := g.cfg.Providers.For(r).AccessToken(r)
 		if err != nil {
@@ -64,8 +69,8 @@ func (g *Gateway) identity(r *http.Request, u login.User) (identity, error) {
 
 // set writes id into h under the names given, skipping empty values and
 // values no HTTP header can carry (a claim with a newline, say).
-func (g *Gateway) set(ctx context.Context, h http.Header, id identity, names [4]string, tokenName string) {
-	for i, v := range [...]string{id.user, id.email, id.username, id.groups} {
+func (g *Gateway) set(ctx context.Context, h http.Header, id identity, names [5]string, tokenName string) {
+	for i, v := range [...]string{id.user, id.email, id.username, id.groups, id.provider} {
 		g.setValid(ctx, h, names[i], v)
 	}
 	if id.accessToken != "" {
@@ -79,9 +84,10 @@ func (g *Gateway) set(ctx context.Context, h http.Header, id identity, names [4]
 }
 
 var (
-	forwardedNames   = [4]string{"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Preferred-Username", "X-Forwarded-Groups"}
-	authRequestNames = [4]string{"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Preferred-Username",
-		"X-Auth-Request-Groups"}
+	forwardedNames = [5]string{"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Preferred-Username", "X-Forwarded-Groups",
+		"X-Forwarded-Provider"}
+	authRequestNames = [5]string{"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Preferred-Username",
+		"X-Auth-Request-Groups", "X-Auth-Request-Provider"}
 )
 
 func (g *Gateway) setValid(ctx context.Context, h http.Header, key, v string) {

@@ -119,7 +119,7 @@ func syntaxError(name string, err error) error {
 
 var (
 	fileKeys = []string{"groups_claim", "rules"}
-	ruleKeys = []string{"host", "path", "emails", "email_domains", "groups", "groups_claim", "claims"}
+	ruleKeys = []string{"host", "path", "providers", "emails", "email_domains", "groups", "groups_claim", "claims"}
 )
 
 // ruleParser walks the nodes of a rules file, collecting every error
@@ -224,6 +224,8 @@ func (p *ruleParser) rule(n *yaml.Node, groupsClaim string) (Rule, bool) {
 			})
 		case "groups":
 			r.Groups = p.list(v, f.key, false, nil)
+		case "providers":
+			r.Providers = p.list(v, f.key, false, nil)
 		case "claims":
 			r.Claims = p.claims(v)
 		}
@@ -231,8 +233,8 @@ func (p *ruleParser) rule(n *yaml.Node, groupsClaim string) (Rule, bool) {
 	if len(p.errs) > before {
 		return Rule{}, false
 	}
-	if len(r.Emails) == 0 && len(r.EmailDomains) == 0 && len(r.Groups) == 0 && len(r.Claims) == 0 {
-		p.errorf(n, "the rule sets no condition (emails, email_domains, groups or claims): "+
+	if len(r.Emails) == 0 && len(r.EmailDomains) == 0 && len(r.Groups) == 0 && len(r.Claims) == 0 && len(r.Providers) == 0 {
+		p.errorf(n, "the rule sets no condition (providers, emails, email_domains, groups or claims): "+
 			"it would allow every signed-in user, which is what happens without rules")
 		return Rule{}, false
 	}

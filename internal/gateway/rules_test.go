@@ -30,7 +30,7 @@ func TestParseRulesErrors(t *testing.T) {
 		{"rules not a list", "rules:\n  groups: [a]\n", "rules.yaml:2:", "a list of rules expected, not a mapping"},
 		{"rules null", "rules:\n", "rules.yaml:1:", "a list of rules expected, not nothing"},
 		{"rule not a mapping", "rules:\n  - admins\n", "rules.yaml:2:", `a rule must be a mapping`},
-		{"unknown rule key", "rules:\n  - path: /admin\n    grups: [a]\n", "rules.yaml:3:", `unknown key "grups" in a rule (valid keys: host, path, emails, email_domains, groups, groups_claim, claims)`},
+		{"unknown rule key", "rules:\n  - path: /admin\n    grups: [a]\n", "rules.yaml:3:", `unknown key "grups" in a rule (valid keys: host, path, providers, emails, email_domains, groups, groups_claim, claims)`},
 		{"duplicate key", "rules:\n  - groups: [a]\n    path: /a\n    groups: [b]\n", "rules.yaml:4:", `duplicate key "groups" (first at line 2)`},
 		{"duplicate claim", "rules:\n  - claims:\n      dept: [a]\n      dept: [b]\n", "rules.yaml:4:", `duplicate key "dept"`},
 		{"string for a list", "rules:\n  - path: /admin\n    groups: admins\n", "rules.yaml:3:", `groups: a list expected, not the string "admins" (write [admins])`},
