@@ -2,12 +2,15 @@ package app
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -581,5 +584,34 @@ func TestGatewayForwardAuthOfCrossSitePosts(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Forwarded-Email") != "ada@example.com" {
 		t.Errorf("Envoy asking about a cross-site post: got %d, want 200 with the identity", resp.StatusCode)
+	}
+}
+
+// TestGatewayDropsInformationalResponses: an upstream's 103 Early Hints,
+// which comes before the gateway sees the response's headers, never
+// reaches the browser, and with it no Set-Cookie of the gateway's.
+func TestGatewayDropsInformationalResponses(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Set-Cookie", "gateway_session=fixated; Path=/")
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Set-Cookie")
+		fmt.Fprint(w, "page")
+	}))
+	t.Cleanup(up.Close)
+	base := startGateway(t, up.URL, map[string]string{"PUBLIC_PATHS": "/"})
+	var early []int
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+		early = append(early, code)
+		return nil
+	}}
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", base+"/", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if len(early) > 0 || resp.StatusCode != http.StatusOK || len(resp.Cookies()) > 0 {
+		t.Errorf("got informational responses %v, then %d with cookies %v; want only the 200, without cookies", early, resp.StatusCode, resp.Cookies())
 	}
 }

@@ -101,24 +101,39 @@ func (g *Gateway) auth() *login.Auth { return g.cfg.Providers[0] }
 // if the rules allow them, and guests are sent to sign in.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.isPublic(r) {
-		g.proxy.ServeHTTP(w, r)
+		g.forward(w, r)
 		return
 	}
 	u, ok := g.auth().User(r)
 	if !ok {
+		bound(w)
 		g.signIn(w, r, r.URL.RequestURI(), navigation(r))
 		return
 	}
 	if rule := g.cfg.Rules.Refusal(u, r.Host, r.URL.Path); rule != nil {
+		bound(w)
 		g.forbid(w, r, u, rule)
 		return
 	}
 	id, err := g.identity(r, u)
 	if err != nil {
+		bound(w)
 		g.cfg.ErrorHandler(w, r, err)
 		return
 	}
-	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+	g.forward(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+}
+
+// forward proxies r to the upstream, each write and body read bounded.
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
+	gw := newGuarded(w)
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = guardedBody{r.Body, gw.rc}
+	}
+	g.proxy.ServeHTTP(gw, r)
+	// What the server writes after the handler (the end of a chunked
+	// body) gets its own time, however long the stream was idle.
+	gw.extendWrite()
 }
 
 // navigation reports whether r is a browser loading a page, which a
