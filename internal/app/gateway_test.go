@@ -72,7 +72,7 @@ func upstreamSaw(t *testing.T, p testclient.Page) seen {
 
 // signInThrough signs b in at the gateway's development provider, starting
 // from path, with groups, and returns the page it lands on.
-func signInThrough(t *testing.T, b *testclient.Browser, base, path, email, groups string) testclient.Page {
+func signInThrough(t testing.TB, b *testclient.Browser, base, path, email, groups string) testclient.Page {
 	t.Helper()
 	p := b.Get(base + path)
 	if p.Status != http.StatusOK || !strings.Contains(p.Body, "Development provider") {
