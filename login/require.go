@@ -67,8 +67,11 @@ func (r Rule) groupsClaim() string {
 
 // UserGroups returns u's groups as r reads them: the values of its
 // GroupsClaim claim.
-func (r Rule) UserGroups(u User) []string {
-	return claimValues(u.Claims()[r.groupsClaim()])
+func (r Rule) UserGroups(u User) []string { return r.GroupsIn(u.Claims()) }
+
+// GroupsIn is UserGroups for claims already decoded (User.Claims).
+func (r Rule) GroupsIn(claims map[string]any) []string {
+	return claimValues(claims[r.groupsClaim()])
 }
 
 func (r Rule) allowsEmail(email string, verified any) bool {

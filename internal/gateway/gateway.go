@@ -17,6 +17,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/gologin/gologin/login"
@@ -61,8 +62,9 @@ type Config struct {
 
 // Gateway is the reverse proxy; it is an http.Handler.
 type Gateway struct {
-	cfg   Config
-	proxy *httputil.ReverseProxy
+	cfg        Config
+	proxy      *httputil.ReverseProxy
+	identities identities
 }
 
 // New returns a Gateway for cfg.
@@ -88,10 +90,20 @@ func New(cfg Config) (*Gateway, error) {
 		Transport:      cfg.Transport,
 		ModifyResponse: g.modifyResponse,
 		ErrorHandler:   g.upstreamFailed,
+		BufferPool:     copyBuffers{},
 		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return g, nil
 }
+
+// copyBuffers lends the proxy the buffers it copies bodies through:
+// without them, every response allocates 32 KiB.
+type copyBuffers struct{}
+
+var copyBufferPool = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+func (copyBuffers) Get() []byte  { return copyBufferPool.Get().(*[32 << 10]byte)[:] }
+func (copyBuffers) Put(b []byte) { copyBufferPool.Put((*[32 << 10]byte)(b)) }
 
 // auth is the main provider, which sees every provider's users and sends
 // guests to sign in.
