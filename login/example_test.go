@@ -97,3 +97,29 @@ func ExampleAuth_LoginWith() {
 	// true <nil>
 	// login: authorization parameter "state" is set by the login flow itself
 }
+
+// Who may pass, decided from the user's claims: Require sends guests to
+// sign in, and answers 403 to a signed-in user the rule refuses.
+func ExampleAuth_Require() {
+	sessions := scs.New()
+	sessions.Store = sessionstore.NewMemory()
+	sessions.Codec = sessionstore.Codec{}
+	auth, err := login.New(login.Config{
+		Issuer: "https://accounts.example.com", ClientID: "my-app", ClientSecret: "my-secret",
+		RedirectURL: "http://localhost:3000/callback", Sessions: sessions,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	admins := login.Rule{EmailDomains: []string{"example.com"}, Groups: []string{"admins"}}
+	mux := http.NewServeMux()
+	mux.Handle("GET /admin/", auth.Require(admins)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "the admin pages")
+	})))
+
+	// The rule on its own, for a user the provider described so:
+	ada := login.User{Email: "ada@example.com", ClaimsJSON: []byte(`{"email_verified":true,"groups":["admins","staff"]}`)}
+	grace := login.User{Email: "grace@example.org", ClaimsJSON: []byte(`{"groups":["admins"]}`)}
+	fmt.Println(admins.Allows(ada), admins.Allows(grace))
+	// Output: true false
+}
