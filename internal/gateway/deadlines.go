@@ -15,6 +15,9 @@ import (
 // finish within the web app's timeouts, so a client that stops reading or
 // sending holds nothing for longer.
 
+// readTimeout and writeTimeout are the web app's; tests shorten them.
+var readTimeout, writeTimeout = httpserver.ReadTimeout, httpserver.WriteTimeout
+
 // guarded is the ResponseWriter the gateway proxies through.
 type guarded struct {
 	http.ResponseWriter
@@ -52,7 +55,7 @@ func (w *guarded) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // extendWrite gives the next write the web app's write timeout. A server
 // without deadlines (a test's recorder) has nothing to extend.
 func (w *guarded) extendWrite() {
-	_ = w.rc.SetWriteDeadline(time.Now().Add(httpserver.WriteTimeout))
+	_ = w.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 }
 
 // guardedBody is a request body each read of which must finish within the
@@ -63,7 +66,7 @@ type guardedBody struct {
 }
 
 func (b guardedBody) Read(p []byte) (int, error) {
-	_ = b.rc.SetReadDeadline(time.Now().Add(httpserver.ReadTimeout))
+	_ = b.rc.SetReadDeadline(time.Now().Add(readTimeout))
 	n, err := b.ReadCloser.Read(p)
 	if errors.Is(err, io.EOF) {
 		// The server reads on in the background to see the browser go
@@ -79,6 +82,7 @@ func (b guardedBody) Read(p []byte) (int, error) {
 func bound(w http.ResponseWriter) {
 	rc := http.NewResponseController(w)
 	now := time.Now()
-	_ = rc.SetReadDeadline(now.Add(httpserver.ReadTimeout))
-	_ = rc.SetWriteDeadline(now.Add(httpserver.WriteTimeout))
+	_ = rc.SetReadDeadline(now.Add(readTimeout))
+	// The server reads the rest of the body before it writes the answer.
+	_ = rc.SetWriteDeadline(now.Add(readTimeout + writeTimeout))
 }
