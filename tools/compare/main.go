@@ -66,7 +66,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"html"
 	"io"
 	"maps"
 	"net/http"
@@ -80,6 +79,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gologin/gologin/tools/internal/proccpu"
+	"github.com/gologin/gologin/tools/internal/signinform"
 )
 
 func main() {
@@ -247,13 +249,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 		seen[t.name] = true
 		if t.pid != 0 {
-			if _, err := procCPU(t.pid); err != nil {
+			if _, err := proccpu.Of(t.pid); err != nil {
 				return o, fmt.Errorf("target %s: %w", t.name, err)
 			}
 		}
 	}
 	for _, p := range o.extras {
-		if _, err := procCPU(p.pid); err != nil {
+		if _, err := proccpu.Of(p.pid); err != nil {
 			return o, fmt.Errorf("extra %s: %w", p.name, err)
 		}
 	}
@@ -439,14 +441,14 @@ func measure(ctx context.Context, t target, o options, concurrency, round int, o
 // measureOnce is one measured load phase at t, with its CPU times.
 func measureOnce(ctx context.Context, client *http.Client, t target, o options, cookies []string, concurrency int, ours []int) measurement {
 	m := measurement{target: t.name, concurrency: concurrency, hasCPU: t.pid != 0, extraCPU: map[string]time.Duration{}}
-	cpu0, extra0, self0 := cpuOf(t.pid), map[string]time.Duration{}, selfCPU()
+	cpu0, extra0, self0 := cpuOf(t.pid), map[string]time.Duration{}, proccpu.Self()
 	for _, p := range o.extras {
 		extra0[p.name] = cpuOf(p.pid)
 	}
 	sys0 := sampleSystem(ours)
 	res := load(ctx, client, t.base+o.path, cookies, []byte(o.marker), concurrency, o.duration)
 	m.other = sampleSystem(ours).otherSince(sys0)
-	m.clientCPU = selfCPU() - self0
+	m.clientCPU = proccpu.Self() - self0
 	m.cpu = cpuOf(t.pid) - cpu0
 	for _, p := range o.extras {
 		m.extraCPU[p.name] = cpuOf(p.pid) - extra0[p.name]
@@ -463,13 +465,13 @@ type systemSample struct {
 }
 
 func sampleSystem(pids []int) systemSample {
-	s := systemSample{ours: selfCPU()}
+	s := systemSample{ours: proccpu.Self()}
 	for _, pid := range slices.Compact(slices.Sorted(slices.Values(pids))) {
 		s.ours += cpuOf(pid)
 	}
 	if b, err := os.ReadFile("/proc/stat"); err == nil {
 		if ticks, err := parseSystemStat(b); err == nil {
-			s.busy, s.ok = time.Duration(ticks)*time.Second/userHZ, true
+			s.busy, s.ok = time.Duration(ticks)*time.Second/proccpu.UserHZ, true
 		}
 	}
 	return s
@@ -531,7 +533,7 @@ func cpuOf(pid int) time.Duration {
 	if pid == 0 {
 		return 0
 	}
-	d, _ := procCPU(pid)
+	d, _ := proccpu.Of(pid)
 	return d
 }
 
@@ -665,7 +667,7 @@ func signIn(ctx context.Context, tr http.RoundTripper, base, path string, marker
 	if bytes.Contains(body, marker) {
 		return "", fmt.Errorf("GET %s answers the upstream's page without sign-in: nothing to compare", path)
 	}
-	action, form, err := signInForm(page, body)
+	action, form, err := signinform.Find(page, body)
 	if err != nil {
 		return "", err
 	}
@@ -725,139 +727,6 @@ func browse(ctx context.Context, c *http.Client, method, rawURL string, body io.
 		return nil, nil, fmt.Errorf("status %d at %s%s", resp.StatusCode, resp.Request.URL.Host, resp.Request.URL.Path)
 	}
 	return resp.Request.URL, b, nil
-}
-
-// signInForm finds the provider's sign-in form in body, the page at page:
-// the form posting to a path ending in /authorize that has an email input.
-// It returns the form's absolute action URL and its inputs' values (the
-// hidden fields carry the authorization request). devidp's page is written
-// by html/template: attributes in double quotes, which is all this reads.
-func signInForm(page *url.URL, body []byte) (string, url.Values, error) {
-	for rest := body; ; {
-		attrs, inner, after, ok := element(rest, "form")
-		if !ok {
-			break
-		}
-		rest = after
-		form := url.Values{}
-		for in := inner; ; {
-			input, _, after, ok := element(in, "input")
-			if !ok {
-				break
-			}
-			in = after
-			if name := attr(input, "name"); name != "" {
-				form.Set(name, attr(input, "value"))
-			}
-		}
-		action, err := page.Parse(attr(attrs, "action"))
-		if err != nil || !strings.HasSuffix(action.Path, "/authorize") || !form.Has("email") ||
-			!strings.EqualFold(attr(attrs, "method"), "post") {
-			continue
-		}
-		return action.String(), form, nil
-	}
-	return "", nil, fmt.Errorf("no sign-in form (posting to /authorize, with an email field) at %s%s", page.Host, page.Path)
-}
-
-// element finds the first <name ...> tag in b and returns its attributes,
-// its content up to </name> (none for an input, a void element), and what
-// follows.
-func element(b []byte, name string) (attrs, content, rest []byte, ok bool) {
-	open := []byte("<" + name)
-	for {
-		i := bytes.Index(b, open)
-		if i < 0 {
-			return nil, nil, nil, false
-		}
-		b = b[i+len(open):]
-		// <form but not <formula.
-		if len(b) > 0 && (b[0] == ' ' || b[0] == '\n' || b[0] == '\t' || b[0] == '\r' || b[0] == '>' || b[0] == '/') {
-			break
-		}
-	}
-	end := bytes.IndexByte(b, '>')
-	if end < 0 {
-		return nil, nil, nil, false
-	}
-	attrs, b = b[:end], b[end+1:]
-	if name == "input" {
-		return attrs, nil, b, true
-	}
-	stop := bytes.Index(b, []byte("</"+name+">"))
-	if stop < 0 {
-		return nil, nil, nil, false
-	}
-	return attrs, b[:stop], b[stop:], true
-}
-
-// attr is the unescaped value of the attribute name="..." in attrs, or "".
-func attr(attrs []byte, name string) string {
-	key := []byte(name + `="`)
-	for i := 0; ; {
-		j := bytes.Index(attrs[i:], key)
-		if j < 0 {
-			return ""
-		}
-		i += j
-		// A whole attribute name: data-name="..." is not name="...".
-		if i > 0 && (attrs[i-1] == ' ' || attrs[i-1] == '\n' || attrs[i-1] == '\t' || attrs[i-1] == '\r') {
-			v := attrs[i+len(key):]
-			if end := bytes.IndexByte(v, '"'); end >= 0 {
-				return html.UnescapeString(string(v[:end]))
-			}
-			return ""
-		}
-		i += len(key)
-	}
-}
-
-// selfCPU is this process's user and system CPU time.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// procCPU is a process's user and system CPU time, all its threads
-// included, from /proc/PID/stat.
-func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	ticks, err := parseStat(b)
-	if err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	return time.Duration(ticks) * time.Second / userHZ, nil
-}
-
-// userHZ is the unit of the times in /proc/PID/stat, clock ticks: USER_HZ,
-// which Linux fixes at 100 for user space whatever the kernel's own HZ
-// (sysconf(_SC_CLK_TCK) answers 100 on every Linux architecture Go runs on).
-const userHZ = 100
-
-// parseStat returns utime+stime, in clock ticks, from the content of a
-// /proc/PID/stat file: fields 14 and 15 (proc(5)). Field 2, the command
-// name in parentheses, may itself hold spaces and parentheses, so the
-// fields are counted from the last ')'.
-func parseStat(b []byte) (int64, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("no command name in parentheses")
-	}
-	// After the name: field 3 (state) is f[0], so field n is f[n-3].
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("%d fields after the command name, want at least 13", len(f))
-	}
-	utime, err1 := strconv.ParseInt(f[14-3], 10, 64)
-	stime, err2 := strconv.ParseInt(f[15-3], 10, 64)
-	if err1 != nil || err2 != nil || utime < 0 || stime < 0 {
-		return 0, fmt.Errorf("utime %q and stime %q are not tick counts", f[14-3], f[15-3])
-	}
-	return utime + stime, nil
 }
 
 // median of xs, which it sorts; 0 for none.

@@ -47,13 +47,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"html"
 	"io"
 	"maps"
 	"math"
@@ -70,6 +68,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/gologin/gologin/tools/internal/proccpu"
+	"github.com/gologin/gologin/tools/internal/signinform"
 )
 
 func main() {
@@ -398,7 +399,7 @@ func signIn(ctx context.Context, c *http.Client, app string, i int) error {
 	if a.status != http.StatusOK {
 		return fmt.Errorf("sign-in page: status %d", a.status)
 	}
-	action, form, err := signInForm(a.url, a.body)
+	action, form, err := signinform.Find(a.url, a.body)
 	if err != nil {
 		return err
 	}
@@ -437,44 +438,6 @@ func setsCookie(h http.Header) bool {
 	return false
 }
 
-// signInForm finds the provider's sign-in form (the one that posts to its
-// authorization endpoint, a path ending in /authorize, with an email
-// field) and returns its absolute action URL and its inputs' values.
-//
-// It reads the page with the bytes package rather than an HTML parser or
-// regular expressions: the tool runs on the CPUs it measures, and those
-// cost it more per login than the rest of a sign-in. Its forms are simple:
-// attributes in double quotes, as html/template writes them.
-func signInForm(page *url.URL, body []byte) (string, url.Values, error) {
-	for rest := body; ; {
-		tag, inner, after, ok := element(rest, "form")
-		if !ok {
-			break
-		}
-		rest = after
-		form := url.Values{}
-		for in := inner; ; {
-			input, _, after, ok := element(in, "input")
-			if !ok {
-				break
-			}
-			in = after
-			if name := attr(input, "name"); name != "" {
-				form.Set(name, attr(input, "value"))
-			}
-		}
-		if !form.Has("email") {
-			continue
-		}
-		action, err := page.Parse(attr(tag, "action"))
-		if err != nil || !strings.HasSuffix(action.Path, "/authorize") {
-			continue
-		}
-		return action.String(), form, nil
-	}
-	return "", nil, fmt.Errorf("no sign-in form posting to /authorize with an email field at %s", page.Redacted())
-}
-
 // csrfField is the name of the CSRF token's field in the app's forms
 // (login.CSRFField).
 const csrfField = "csrf_token"
@@ -484,73 +447,24 @@ const csrfField = "csrf_token"
 // CSRF token, which the app writes for a signed-in session only.
 func signedInPage(body []byte) bool {
 	for rest := body; ; {
-		tag, inner, after, ok := element(rest, "form")
+		tag, inner, after, ok := signinform.Element(rest, "form")
 		if !ok {
 			return false
 		}
 		rest = after
-		if attr(tag, "action") != "/logout" {
+		if signinform.Attr(tag, "action") != "/logout" {
 			continue
 		}
 		for in := inner; ; {
-			input, _, after, ok := element(in, "input")
+			input, _, after, ok := signinform.Element(in, "input")
 			if !ok {
 				break
 			}
 			in = after
-			if attr(input, "name") == csrfField && attr(input, "value") != "" {
+			if signinform.Attr(input, "name") == csrfField && signinform.Attr(input, "value") != "" {
 				return true
 			}
 		}
-	}
-}
-
-// element finds the first <name ...> tag in b and returns its attributes,
-// its content up to </name> (none for an input), and what follows.
-func element(b []byte, name string) (attrs, content, rest []byte, ok bool) {
-	open := "<" + name
-	for {
-		i := bytes.Index(b, []byte(open))
-		if i < 0 {
-			return nil, nil, nil, false
-		}
-		b = b[i+len(open):]
-		if len(b) > 0 && (b[0] == ' ' || b[0] == '\n' || b[0] == '\t' || b[0] == '>') {
-			break
-		}
-	}
-	end := bytes.IndexByte(b, '>')
-	if end < 0 {
-		return nil, nil, nil, false
-	}
-	attrs, b = b[:end], b[end+1:]
-	if name == "input" {
-		return attrs, nil, b, true
-	}
-	stop := bytes.Index(b, []byte("</"+name+">"))
-	if stop < 0 {
-		return nil, nil, nil, false
-	}
-	return attrs, b[:stop], b[stop:], true
-}
-
-// attr is the unescaped value of the attribute name="..." in attrs, or "".
-func attr(attrs []byte, name string) string {
-	key := name + `="`
-	for i := 0; ; {
-		j := bytes.Index(attrs[i:], []byte(key))
-		if j < 0 {
-			return ""
-		}
-		i += j
-		if i > 0 && (attrs[i-1] == ' ' || attrs[i-1] == '\n' || attrs[i-1] == '\t') {
-			v := attrs[i+len(key):]
-			if end := bytes.IndexByte(v, '"'); end >= 0 {
-				return html.UnescapeString(string(v[:end]))
-			}
-			return ""
-		}
-		i += len(key)
 	}
 }
 
@@ -749,16 +663,20 @@ func (r report) print(w io.Writer, asJSON bool) {
 // cpuMeter measures the CPU time of this process and of server processes
 // during a phase.
 type cpuMeter struct {
-	pids   []string
+	pids   []int
 	self0  time.Duration
 	procs0 []time.Duration
 }
 
 func newCPUMeter(pids string) (*cpuMeter, error) {
 	m := &cpuMeter{}
-	for _, pid := range strings.FieldsFunc(pids, func(r rune) bool { return r == ',' || r == ' ' }) {
-		if _, err := procCPU(pid); err != nil {
-			return nil, fmt.Errorf("-pids: %w", err)
+	for _, field := range strings.FieldsFunc(pids, func(r rune) bool { return r == ',' || r == ' ' }) {
+		pid, err := strconv.Atoi(field)
+		if err == nil {
+			_, err = proccpu.Of(pid)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("-pids %s: %w", field, err)
 		}
 		m.pids = append(m.pids, pid)
 	}
@@ -766,10 +684,10 @@ func newCPUMeter(pids string) (*cpuMeter, error) {
 }
 
 func (m *cpuMeter) start() {
-	m.self0 = selfCPU()
+	m.self0 = proccpu.Self()
 	m.procs0 = m.procs0[:0]
 	for _, pid := range m.pids {
-		t, _ := procCPU(pid)
+		t, _ := proccpu.Of(pid)
 		m.procs0 = append(m.procs0, t)
 	}
 }
@@ -779,40 +697,13 @@ func (m *cpuMeter) stop(r *result) {
 		return
 	}
 	perOp := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(r.Count) }
-	r.ClientCPU = perOp(selfCPU() - m.self0)
+	r.ClientCPU = perOp(proccpu.Self() - m.self0)
 	for i, pid := range m.pids {
-		if t, err := procCPU(pid); err == nil {
+		if t, err := proccpu.Of(pid); err == nil {
 			if r.ServerCPU == nil {
 				r.ServerCPU = map[string]float64{}
 			}
-			r.ServerCPU[pid] = perOp(t - m.procs0[i])
+			r.ServerCPU[strconv.Itoa(pid)] = perOp(t - m.procs0[i])
 		}
 	}
-}
-
-// selfCPU is this process's user and system CPU time.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// procCPU is a process's user and system CPU time, all threads, from
-// /proc/PID/stat (fields 14 and 15, in ticks of 1/100 s on Linux).
-func procCPU(pid string) (time.Duration, error) {
-	b, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// The command name, field 2, is in parentheses and may hold spaces.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%s/stat: too few fields", pid)
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%s/stat: unreadable times", pid)
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }

@@ -10,9 +10,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"os"
-	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -406,48 +404,5 @@ func TestSignedInPage(t *testing.T) {
 		if got := signedInPage([]byte(tt.body)); got != tt.want {
 			t.Errorf("signedInPage(%s) = %v, want %v", tt.body, got, tt.want)
 		}
-	}
-}
-
-func TestSignInForm(t *testing.T) {
-	page, _ := url.Parse("http://127.0.0.1:3000/devidp/authorize?client_id=app")
-	tests := []struct {
-		name, body string
-		action     string
-		form       url.Values // nil: no sign-in form found
-	}{
-		{"the sign-in form after another form", `<form action="/search"><input name="q" value="x"></form>
-<form method="post" action="/devidp/authorize">
-<input type="hidden" name="state" value="a&amp;b">
-<input id="email" name="email" type="email" value="" required>
-<button type="submit" name="signin" value="1">Sign in</button>
-</form>`, "http://127.0.0.1:3000/devidp/authorize", url.Values{"state": {"a&b"}, "email": {""}}},
-		{"attributes across lines; data-name is not name", `<form
-action="https://idp.example/oauth2/authorize"><input data-name="x"
-name="email" value="a@example.com"><inputmode name="no" value="no"></form>`, "https://idp.example/oauth2/authorize", url.Values{"email": {"a@example.com"}}},
-		{"an email field posting elsewhere, then the sign-in form", `<form method="post" action="/subscribe"><input name="email" value="news@example.com"></form>
-<form method="post" action="authorize"><input name="email" value=""></form>`, "http://127.0.0.1:3000/devidp/authorize", url.Values{"email": {""}}},
-		{"only an email field posting elsewhere", `<form method="post" action="/subscribe"><input name="email" value=""></form>`, "", nil},
-		{"data-name is not an email field", `<form action="/authorize"><input data-name="email" name="q" value=""></form>`, "", nil},
-		{"no email field", `<form action="/authorize"><input name="user" value=""></form>`, "", nil},
-		{"unclosed form", `<form action="/authorize"><input name="email" value="">`, "", nil},
-		{"no form", `<p>Signed in</p>`, "", nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			action, form, err := signInForm(page, []byte(tt.body))
-			if tt.form == nil {
-				if err == nil {
-					t.Fatalf("found a sign-in form: %s %v", action, form)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if action != tt.action || !reflect.DeepEqual(form, tt.form) {
-				t.Errorf("got %s %v, want %s %v", action, form, tt.action, tt.form)
-			}
-		})
 	}
 }
