@@ -56,10 +56,8 @@ func (a *Auth) sees(provider string) bool {
 // Logout) act on that provider.
 func (ps Providers) For(r *http.Request) *Auth {
 	if u, ok := ps[0].User(r); ok {
-		for _, a := range ps {
-			if a.cfg.Name == u.Provider {
-				return a
-			}
+		if a := ps.Named(u.Provider); a != nil {
+			return a
 		}
 	}
 	return ps[0]

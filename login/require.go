@@ -35,13 +35,18 @@ type Rule struct {
 
 // Allows reports whether u meets every condition of r.
 func (r Rule) Allows(u User) bool {
+	if len(r.Emails) == 0 && len(r.EmailDomains) == 0 && len(r.Groups) == 0 && len(r.Claims) == 0 {
+		return r.AllowsClaims(u, nil) // no claim to decode
+	}
+	return r.AllowsClaims(u, u.Claims())
+}
+
+// AllowsClaims is Allows for u's claims decoded already (User.Claims), as
+// a proxy that checks every request keeps them.
+func (r Rule) AllowsClaims(u User, claims map[string]any) bool {
 	if len(r.Providers) > 0 && !slices.Contains(r.Providers, u.Provider) {
 		return false
 	}
-	if len(r.Emails) == 0 && len(r.EmailDomains) == 0 && len(r.Groups) == 0 && len(r.Claims) == 0 {
-		return true
-	}
-	claims := u.Claims()
 	if len(r.Emails) > 0 || len(r.EmailDomains) > 0 {
 		if !r.allowsEmail(u.Email, claims["email_verified"]) {
 			return false

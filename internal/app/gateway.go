@@ -13,17 +13,13 @@ import (
 func (a *App) newGateway() error {
 	gc := a.cfg.Gateway
 	base, _ := url.Parse(a.cfg.BaseURL) // valid: config.Load checked it
-	rules := gc.Rules
 	var names []string
 	for _, p := range a.providers {
 		names = append(names, p.Name())
 	}
-	for i, r := range rules {
-		if r.GroupsClaim == "" {
-			rules[i].GroupsClaim = gc.GroupsClaim
-		}
+	for _, r := range gc.Rules {
 		for _, p := range r.Providers {
-			if a.providers.Named(p) == nil || p == "" {
+			if a.providers.Named(p) == nil {
 				return fmt.Errorf("AUTH_RULES_FILE: %s:%d: no provider is named %q (OIDC_PROVIDERS names them, and the main one is %q once there are several)",
 					gc.RulesFile, r.Line, p, strings.Join(names, ", "))
 			}
@@ -31,7 +27,7 @@ func (a *App) newGateway() error {
 	}
 	g, err := gateway.New(gateway.Config{
 		Upstream: gc.Upstream, BaseURL: base, Prefix: gc.Prefix,
-		Providers: a.providers, Public: gc.Public, Rules: rules, GroupsClaim: gc.GroupsClaim,
+		Providers: a.providers, Public: gc.Public, Rules: gc.Rules, GroupsClaim: gc.GroupsClaim,
 		PassAccessToken: gc.PassAccessToken, PassAuthorization: gc.PassAuthorization, PassHost: gc.PassHost,
 		TrustedProxies: a.cfg.TrustedProxies,
 		Transport:      a.metrics.instrumentUpstream(gateway.NewTransport(gc.UpstreamTimeout)),

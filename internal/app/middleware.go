@@ -12,8 +12,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
-
-	"github.com/gologin/gologin/internal/httpserver"
 )
 
 type ctxKey int
@@ -203,20 +201,6 @@ func (a *App) recoverPanics(next http.Handler) http.Handler {
 
 // maxBody bounds request bodies: the app's forms are a few hundred bytes.
 const maxBody = 64 << 10
-
-// boundTime gives a request the read and write deadlines the web app's
-// server sets on every request (internal/httpserver), for the gateway,
-// whose server sets none so that the upstream's streams can last.
-func boundTime(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
-		now := time.Now()
-		// Errors mean a test recorder or HTTP/2's own limits: nothing to bound.
-		_ = rc.SetReadDeadline(now.Add(httpserver.ReadTimeout))
-		_ = rc.SetWriteDeadline(now.Add(httpserver.WriteTimeout))
-		next.ServeHTTP(w, r)
-	})
-}
 
 // limitBody caps every request body at maxBody.
 func limitBody(next http.Handler) http.Handler {

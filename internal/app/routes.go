@@ -7,6 +7,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/gologin/gologin/internal/gateway"
 )
 
 // routes is every route of the app in one place. The gateway has the same
@@ -102,7 +104,7 @@ func (a *App) routes() http.Handler {
 		// Not a ServeMux: it would redirect paths such as //x to their
 		// clean form, which the upstream may read otherwise. The gateway
 		// proxies them as they are, and reads them strictly.
-		own := boundTime(h)
+		own := gateway.Bounded(h)
 		proxy := a.sessions.LoadAndSave(a.auth.ExpireIdle(a.gateway))
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if a.ownPath(r) {

@@ -65,6 +65,11 @@ func loadGateway(env func(string) string, boolean func(string) bool, duration fu
 		if g.Rules, err = gateway.LoadRules(g.RulesFile); err != nil {
 			bad("AUTH_RULES_FILE: %v", err)
 		}
+		for i, r := range g.Rules {
+			if r.GroupsClaim == "" {
+				g.Rules[i].GroupsClaim = g.GroupsClaim // the file names none
+			}
+		}
 	}
 	return g
 }

@@ -86,3 +86,12 @@ func bound(w http.ResponseWriter) {
 	// The server reads the rest of the body before it writes the answer.
 	_ = rc.SetWriteDeadline(now.Add(readTimeout + writeTimeout))
 }
+
+// Bounded is middleware for the routes a gateway serves itself (sign-in,
+// logout, forward auth): they get the deadlines of its own answers.
+func Bounded(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bound(w)
+		next.ServeHTTP(w, r)
+	})
+}

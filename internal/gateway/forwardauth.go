@@ -105,9 +105,12 @@ func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request, o original
 		http.Error(w, "sign-in required", http.StatusUnauthorized)
 		return
 	}
-	rule := g.cfg.Rules.RefusalAnywhere(u)
+	k := g.know(u)
+	var rule *Rule
 	if pu, err := url.ParseRequestURI(o.uri); err == nil && o.known {
-		rule = g.cfg.Rules.Refusal(u, o.host, pu.Path)
+		rule = g.cfg.Rules.Refusal(u, k.claims, o.host, pu.Path)
+	} else {
+		rule = g.cfg.Rules.RefusalAnywhere(u, k.claims)
 	}
 	if rule != nil {
 		g.cfg.Logger.InfoContext(r.Context(), "access refused by a rule", "sub", u.Subject, "host", o.host,
@@ -115,7 +118,7 @@ func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request, o original
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}
-	id, err := g.identity(r, u)
+	id, err := g.withToken(r, k.id)
 	if err != nil {
 		e := login.NewError("refresh_failed", err)
 		g.cfg.Logger.WarnContext(r.Context(), "access token unavailable for a forward-auth check", "error", err)

@@ -122,12 +122,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.signIn(w, r, r.URL.RequestURI(), navigation(r))
 		return
 	}
-	if rule := g.cfg.Rules.Refusal(u, r.Host, r.URL.Path); rule != nil {
+	k := g.know(u)
+	if rule := g.cfg.Rules.Refusal(u, k.claims, r.Host, r.URL.Path); rule != nil {
 		bound(w)
 		g.forbid(w, r, u, rule)
 		return
 	}
-	id, err := g.identity(r, u)
+	id, err := g.withToken(r, k.id)
 	if err != nil {
 		bound(w)
 		g.cfg.ErrorHandler(w, r, err)

@@ -47,9 +47,8 @@ func (g *Gateway) spoofable(key string) bool {
 	return g.cfg.PassAuthorization && strings.EqualFold(k, "Authorization")
 }
 
-// identity is u as headers, with the access token when one is passed on.
-func (g *Gateway) identity(r *http.Request, u login.User) (identity, error) {
-	id := g.identities.of(u, len(g.cfg.Providers) > 1, g.cfg.GroupsClaim)
+// withToken is id with the user's access token, when one is passed on.
+func (g *Gateway) withToken(r *http.Request, id identity) (identity, error) {
 	if g.cfg.PassAccessToken || g.cfg.PassAuthorization {
 		t, err := g.cfg.Providers.For(r).AccessToken(r)
 		if err != nil {
@@ -60,41 +59,56 @@ func (g *Gateway) identity(r *http.Request, u login.User) (identity, error) {
 	return id, nil
 }
 
-// identities remembers users' identity headers by their claims: decoding
-// the claims on every request was a tenth of the CPU of a proxied
-// request. It keeps at most maxIdentities, forgetting them all when full,
-// which costs one decode per user.
+// known is what the gateway needs of a user on every request: the claims,
+// decoded, for the rules, and the identity headers.
+type known struct {
+	claims map[string]any // read only: shared by requests
+	id     identity
+	of     login.User // whom it was made for
+}
+
+// identities remembers users by their claims: decoding the claims on
+// every request was a tenth of the CPU of a proxied request. It keeps at
+// most maxIdentities, forgetting them all when full, which costs one
+// decode per user.
 type identities struct {
 	mu sync.RWMutex
-	m  map[string]identity
+	m  map[string]known
 }
 
 const maxIdentities = 4096
 
-func (c *identities) of(u login.User, withProvider bool, groupsClaim string) identity {
-	key := u.Provider + "\x00" + u.Subject + "\x00" + u.Email + "\x00" + string(u.ClaimsJSON)
+func (c *identities) of(u login.User, withProvider bool, groupsClaim string) known {
+	// Keyed by the claims alone, which a lookup reads without copying;
+	// the rest of the user is compared.
 	c.mu.RLock()
-	id, ok := c.m[key]
+	k, ok := c.m[string(u.ClaimsJSON)]
 	c.mu.RUnlock()
-	if ok {
-		return id
+	if ok && k.of.Provider == u.Provider && k.of.Subject == u.Subject && k.of.Email == u.Email {
+		return k
 	}
 	claims := u.Claims()
 	username, _ := claims["preferred_username"].(string)
-	id = identity{user: u.Subject, email: u.Email, username: username,
-		groups: strings.Join(login.Rule{GroupsClaim: groupsClaim}.GroupsIn(claims), ",")}
+	k = known{claims: claims, of: login.User{Provider: u.Provider, Subject: u.Subject, Email: u.Email},
+		id: identity{user: u.Subject, email: u.Email, username: username,
+			groups: strings.Join(login.Rule{GroupsClaim: groupsClaim}.GroupsIn(claims), ",")}}
 	if withProvider {
 		// Two providers may each have a user of the same sub or email:
 		// only the two together name one person.
-		id.provider = u.Provider
+		k.id.provider = u.Provider
 	}
 	c.mu.Lock()
 	if len(c.m) >= maxIdentities || c.m == nil {
-		c.m = make(map[string]identity)
+		c.m = make(map[string]known)
 	}
-	c.m[key] = id
+	c.m[string(u.ClaimsJSON)] = k
 	c.mu.Unlock()
-	return id
+	return k
+}
+
+// know is what the gateway knows of u.
+func (g *Gateway) know(u login.User) known {
+	return g.identities.of(u, len(g.cfg.Providers) > 1, g.cfg.GroupsClaim)
 }
 
 // set writes id into h under the names given, skipping empty values and

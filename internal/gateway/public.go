@@ -34,7 +34,7 @@ func ParsePublicPaths(s string) ([]PublicPath, error) {
 		rest := entry
 		if methods, path, ok := strings.Cut(entry, "="); ok && !strings.HasPrefix(entry, "/") && !strings.HasPrefix(entry, "^") {
 			for m := range strings.SplitSeq(methods, "|") {
-				if m == "" || strings.ToUpper(m) != m || strings.ContainsFunc(m, func(r rune) bool { return r < 'A' || r > 'Z' }) {
+				if m == "" || strings.ContainsFunc(m, func(r rune) bool { return r < 'A' || r > 'Z' }) {
 					return nil, fmt.Errorf("public path %q: %q is not an HTTP method in capitals, such as GET", entry, m)
 				}
 				p.Methods = append(p.Methods, m)
@@ -56,18 +56,6 @@ func ParsePublicPaths(s string) ([]PublicPath, error) {
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// String is p as ParsePublicPaths reads it.
-func (p PublicPath) String() string {
-	s := p.Prefix
-	if p.Pattern != nil {
-		s = p.Pattern.String()
-	}
-	if len(p.Methods) > 0 {
-		s = strings.Join(p.Methods, "|") + "=" + s
-	}
-	return s
 }
 
 // isPublic reports whether r may pass without sign-in. Only a path in one

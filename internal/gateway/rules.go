@@ -467,14 +467,15 @@ func rulePathProblem(s string) string {
 	return ""
 }
 
-// Refusal returns the first rule matching host and path that does not allow u, or nil when every matching rule allows u.
-// host "" means the host is not known: the rules of every host apply. path is the request's decoded path (r.URL.Path).
+// Refusal returns the first rule matching host and path that does not
+// allow u, whose claims are claims (User.Claims), or nil when every
+// matching rule allows u. host "" means the host is not known: the rules of every host apply. path is the request's decoded path (r.URL.Path).
 //
 // Paths match loosely, without case and after removing dot segments and
 // ;parameters (which servlet containers ignore): a rule matches any
 // spelling an upstream may read as a path under it, since one it missed
 // would let people through.
-func (rs Rules) Refusal(u login.User, host, urlPath string) *Rule {
+func (rs Rules) Refusal(u login.User, claims map[string]any, host, urlPath string) *Rule {
 	if len(rs) == 0 {
 		return nil
 	}
@@ -491,18 +492,19 @@ func (rs Rules) Refusal(u login.User, host, urlPath string) *Rule {
 		if !slices.ContainsFunc(readings, func(p []string) bool { return underRulePath(p, r.Path) }) {
 			continue
 		}
-		if !r.Allows(u) {
+		if !r.AllowsClaims(u, claims) {
 			return r
 		}
 	}
 	return nil
 }
 
-// RefusalAnywhere returns the first rule that does not allow u whatever
+// RefusalAnywhere returns the first rule that does not allow u, whose
+// claims are claims, whatever
 // its host and path, or nil: the answer when the request is not known.
-func (rs Rules) RefusalAnywhere(u login.User) *Rule {
+func (rs Rules) RefusalAnywhere(u login.User, claims map[string]any) *Rule {
 	for i := range rs {
-		if !rs[i].Allows(u) {
+		if !rs[i].AllowsClaims(u, claims) {
 			return &rs[i]
 		}
 	}

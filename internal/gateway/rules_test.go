@@ -222,7 +222,7 @@ func TestRuleMatching(t *testing.T) {
 		{Rules{{Path: "/a/b", Rule: login.Rule{Groups: []string{"a"}}}}, "", "/a/bc", false},
 		{Rules{{Path: "/a/b", Rule: login.Rule{Groups: []string{"a"}}}}, "", "/a", false},
 	} {
-		if got := tc.rules.Refusal(login.User{Email: "ada@example.com"}, tc.host, tc.path) != nil; got != tc.matches {
+		if got := tc.rules.Refusal(login.User{Email: "ada@example.com"}, nil, tc.host, tc.path) != nil; got != tc.matches {
 			t.Errorf("rule %s, path %q: matched %v, want %v", tc.rules[0].Path, tc.path, got, tc.matches)
 		}
 	}
@@ -247,7 +247,7 @@ func TestRuleMatching(t *testing.T) {
 		{ip6, "[::2]:8080", false},
 		{ip6, "127.0.0.1", false},
 	} {
-		if got := tc.rules.Refusal(login.User{}, tc.host, "/x") != nil; got != tc.matches {
+		if got := tc.rules.Refusal(login.User{}, nil, tc.host, "/x") != nil; got != tc.matches {
 			t.Errorf("rule for %s, host %q: matched %v, want %v", tc.rules[0].Host, tc.host, got, tc.matches)
 		}
 	}
@@ -300,7 +300,7 @@ rules:
 		{eve, "app.example.com", "/", 6},
 		{user("", "{}"), "", "/", 6},
 	} {
-		got := rules.Refusal(tc.user, tc.host, tc.path)
+		got := rules.Refusal(tc.user, tc.user.Claims(), tc.host, tc.path)
 		line := 0
 		if got != nil {
 			line = got.Line
@@ -310,13 +310,13 @@ rules:
 		}
 	}
 
-	if got := rules.RefusalAnywhere(carol); got == nil || got.Line != 3 {
+	if got := rules.RefusalAnywhere(carol, carol.Claims()); got == nil || got.Line != 3 {
 		t.Errorf("RefusalAnywhere(carol) = %+v, want the rule at line 3", got)
 	}
-	if got := (Rules{rules[1]}).RefusalAnywhere(carol); got != nil {
+	if got := (Rules{rules[1]}).RefusalAnywhere(carol, carol.Claims()); got != nil {
 		t.Errorf("RefusalAnywhere(carol) of a rule allowing her = %+v, want nil", got)
 	}
-	if got := Rules(nil).Refusal(eve, "", "/"); got != nil {
+	if got := Rules(nil).Refusal(eve, eve.Claims(), "", "/"); got != nil {
 		t.Errorf("no rules refused %+v", got)
 	}
 }
